@@ -1,0 +1,574 @@
+"""A fake Gemini Live API server: the real ``BidiGenerateContent`` wire protocol over TLS on loopback.
+
+Not a mock of the SDK: google-genai's own client (or any WebSocket client) connects to it
+as it would to ``generativelanguage.googleapis.com``. The SDK always dials ``wss://``, so
+the server makes a throwaway CA at :meth:`FakeLiveServer.start`; give the client
+:meth:`FakeLiveServer.client_ssl_context` (or the file from :meth:`FakeLiveServer.write_ca`
+as ``SSL_CERT_FILE``). What the server says is a :class:`~edge_agent.live.fake_script.Script`;
+what it hears is recorded (:attr:`FakeLiveServer.messages`) for tests to assert on.
+
+The protocol facts it follows, with sources, are in ``docs/live-protocol.md``.
+
+Thread: everything runs on the event loop that called :meth:`FakeLiveServer.start`;
+nothing here is thread-safe. Typical use::
+
+    async with FakeLiveServer(script=load_script("echo")) as server:
+        client = genai.Client(api_key=server.api_key, http_options=types.HttpOptions(
+            base_url=server.base_url, api_version="v1beta",
+            async_client_args={"ssl": server.client_ssl_context()}))
+        ...
+        await server.wait_script_done(timeout=10)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import json
+import logging
+import os
+import re
+import ssl
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlencode
+
+import trustme
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from edge_agent.live.fake_script import Action as ScriptAction
+from edge_agent.live.fake_script import (
+    After,
+    ClientMessage,
+    Close,
+    Drop,
+    JsonDict,
+    RenderContext,
+    Script,
+    Trigger,
+    Wait,
+    field,
+    render,
+    to_camel,
+    to_snake,
+    truncate_reason,
+    watch,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+_PATH = re.compile(
+    r"^/{1,2}ws/google\.ai\.generativelanguage\.(?P<version>v1|v1beta|v1alpha)"
+    r"\.GenerativeService\.(?P<method>BidiGenerateContent(?:Constrained)?)$"
+)
+"""Accepted paths; a doubled leading slash is what the JS SDK sends."""
+_CLIENT_KINDS = frozenset({"setup", "clientContent", "realtimeInput", "toolResponse", "contextUpdate"})
+_SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization"})
+_SECRET_PARAMS = frozenset({"key", "access_token"})
+
+KEY_INVALID = (1007, "API key not valid. Please pass a valid API key.")
+"""Close code and reason for a wrong API key."""
+UNREGISTERED = (
+    1008,
+    truncate_reason(
+        "Method doesn't allow unregistered callers (callers without established identity)."
+        " Please use API Key or other form of API consumer identity to call this API."
+    ),
+)
+"""Close code and reason (cut to 123 bytes) for no usable credential."""
+
+
+@dataclass
+class ConnectionRecord:
+    """One accepted WebSocket, as the fake server saw it.
+
+    Filled in while the connection runs; the close fields are set when the server's handler
+    has seen the close, so they are final once :meth:`FakeLiveServer.close` has returned.
+    """
+
+    index: int
+    """Position in ``FakeLiveServer.connections``; :class:`ClientMessage` refers to it."""
+    path: str
+    """Request path, with ``key``/``access_token`` query values replaced by ``<redacted>``."""
+    headers: dict[str, str]
+    """Request headers (lower-case names); ``x-goog-api-key`` and ``authorization`` redacted."""
+    api_version: str
+    method: str
+    """``BidiGenerateContent`` or ``BidiGenerateContentConstrained``."""
+    opened_t: float
+    setup: JsonDict | None = None
+    """The ``setup`` message's value as received, accepted or not (None until it arrives)."""
+    accepted: bool = False
+    """True once ``setupComplete`` was sent."""
+    close_code: int | None = None
+    """Code of the first close frame (1006 if none); None while open."""
+    close_reason: str | None = None
+    closed_by: str | None = None
+    """``"client"`` or ``"server"``: who sent the first close frame; None if nobody did."""
+    dropped: bool = False
+    """True when a :class:`~edge_agent.live.fake_script.Drop` action aborted it."""
+    closed_t: float | None = None
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One message the server sent; inline data is replaced by its size (``dataBytes``)."""
+
+    connection: int
+    t: float
+    payload: JsonDict
+
+
+class FakeLiveServer:
+    """A Live API WebSocket server on loopback that follows a script and records what it hears.
+
+    Construct anywhere; call :meth:`start` (or ``async with``) on the event loop that will
+    run it. ``models``: if given, a setup naming another model is closed with 1008.
+    ``ephemeral_tokens``: tokens accepted as ``Authorization: Token <t>`` (or
+    ``?access_token=``) on the ``BidiGenerateContentConstrained`` method only.
+    """
+
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        api_key: str = "fake-api-key",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        models: Sequence[str] | None = None,
+        ephemeral_tokens: Collection[str] | None = None,
+    ) -> None:
+        self.script = script
+        self.api_key = api_key
+        self.connections: list[ConnectionRecord] = []
+        """One record per accepted WebSocket (HTTP 101), in order."""
+        self.messages: list[ClientMessage] = []
+        """Every client message on every connection, in arrival order (kept in memory:
+        about 150 MB per hour of streamed 16 kHz audio)."""
+        self.sent: list[SentMessage] = []
+        """Every message the server sent, in order."""
+        self.script_done = asyncio.Event()
+        """Set when the script has run all its steps (at start if there is no script)."""
+        self._host = host
+        self._port = port
+        self._models = None if models is None else {_model_name(m) for m in models}
+        self._tokens = frozenset(ephemeral_tokens or ())
+        self._ca: trustme.CA | None = None
+        self._server: Server | None = None
+        self._start_lock = asyncio.Lock()
+        self._open: dict[int, ServerConnection] = {}
+        self._news = asyncio.Event()
+        self._runner = _ScriptRunner(self, script or Script(steps=()))
+        self._runner_task: asyncio.Task[None] | None = None
+        self._t0 = time.monotonic()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Make a throwaway CA and a certificate for 127.0.0.1/localhost, bind, serve, run the script.
+
+        Thread: the event loop. Returns once the socket is bound. Idempotent.
+        """
+        async with self._start_lock:
+            if self._server is not None:
+                return
+            self._ca = trustme.CA()
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._ca.issue_cert("127.0.0.1", "localhost", "::1").configure_cert(context)
+            self._server = await serve(
+                self._handle,
+                self._host,
+                self._port,
+                ssl=context,
+                process_request=_check_path,
+                server_header="edge-agent-fake-live",
+                ping_interval=None,  # the client pings (20 s); the fake never drops a quiet client
+                max_size=None,  # the service's limit is not documented; don't invent one
+            )
+            self._port = self._server.sockets[0].getsockname()[1]
+            self._t0 = time.monotonic()
+            self._runner_task = asyncio.create_task(self._runner.run(), name="fake-live-script")
+            self._runner_task.add_done_callback(self._runner_finished)
+            _LOGGER.info("= fake Live server on %s", self.base_url)
+
+    async def close(self) -> None:
+        """Stop the script, close open connections with 1001 (going away), stop serving.
+
+        Thread: the event loop. Returns when every connection handler has finished. Idempotent.
+        """
+        if self._runner_task is not None:
+            self._runner_task.cancel()
+            await asyncio.wait([self._runner_task])
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> FakeLiveServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------ how to reach it
+
+    @property
+    def base_url(self) -> str:
+        """``https://127.0.0.1:<port>``: the SDK's ``http_options.base_url`` (it dials ``wss://``)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"https://{host}:{self._port}"
+
+    @property
+    def ca_pem(self) -> bytes:
+        """PEM of the throwaway CA that signed the server certificate (after :meth:`start`)."""
+        return self._require_ca().cert_pem.bytes()
+
+    def write_ca(self, path: str | os.PathLike[str]) -> None:
+        """Write :attr:`ca_pem` to ``path`` (usable as ``SSL_CERT_FILE``). Blocking file I/O."""
+        with open(path, "wb") as f:
+            f.write(self.ca_pem)
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """Return a client TLS context trusting only this server's CA (for ``async_client_args``)."""
+        return ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
+
+    def _require_ca(self) -> trustme.CA:
+        if self._ca is None:
+            raise RuntimeError("FakeLiveServer.start() has not been called")
+        return self._ca
+
+    # ------------------------------------------------------------ what it heard
+
+    def audio_received(self, connection: int | None = None) -> bytes:
+        """Return all client realtime audio (16-bit LE PCM), decoded and concatenated in arrival order."""
+        return b"".join(m.pcm() for m in self.messages if connection is None or m.connection == connection)
+
+    def tool_responses(self) -> list[JsonDict]:
+        """Return every ``functionResponse`` received, as ``{"id", "name", "response"}``."""
+        return [
+            {"id": field(r, "id"), "name": field(r, "name"), "response": field(r, "response")}
+            for m in self.messages
+            if m.kind == "toolResponse"
+            for r in field(m.payload, "functionResponses") or []
+        ]
+
+    # ASYNC109: the timeout is part of the contract (its value goes into the error message).
+    async def wait_script_done(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Return when the script has run all its steps.
+
+        Raises TimeoutError naming the step it is stuck on, or RuntimeError if it failed.
+        """
+        if self._runner_task is None:
+            raise RuntimeError("FakeLiveServer.start() has not been called")
+        done = asyncio.create_task(self.script_done.wait())
+        try:
+            await asyncio.wait([done, self._runner_task], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.cancel()
+        if self.script_done.is_set():
+            return
+        task = self._runner_task
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+            raise RuntimeError(f"fake Live script failed at {self._runner.status}: {error!r}") from error
+        raise TimeoutError(f"fake Live script not done after {timeout:g} s: {self._runner.status}")
+
+    def save_record(self, path: str | os.PathLike[str]) -> None:
+        """Write connections, then client and server messages in time order, as JSON lines.
+
+        Times are seconds since :meth:`start`; base64 ``data`` becomes ``dataBytes`` (its size).
+        Blocking file I/O.
+        """
+        rows: list[JsonDict] = []
+        for c in self.connections:
+            row = dataclasses.asdict(c) | {"setup": _summarise(c.setup)}
+            rows.append({"type": "connection"} | row | {"opened_t": self._rel(c.opened_t)})
+            rows[-1]["closed_t"] = None if c.closed_t is None else self._rel(c.closed_t)
+        events = [(m.t, "client", m.connection, m.kind, m.sub, _summarise(m.payload)) for m in self.messages]
+        events += [(s.t, "server", s.connection, next(iter(s.payload), ""), None, s.payload) for s in self.sent]
+        for t, side, connection, kind, sub, payload in sorted(events, key=lambda e: e[0]):
+            rows.append(
+                {"type": side, "connection": connection, "t": self._rel(t), "kind": kind}
+                | ({"sub": sub} if sub else {})
+                | {"payload": payload}
+            )
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+    def _rel(self, t: float) -> float:
+        return round(t - self._t0, 6)
+
+    # ------------------------------------------------------------ one connection
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        """Serve one WebSocket after the HTTP 101. Runs in its own task until the connection closes."""
+        assert ws.request is not None  # the handshake has completed
+        path, _, query = ws.request.path.partition("?")  # not urlsplit: "//ws/…" is no netloc
+        match = _PATH.match(path)
+        assert match is not None  # _check_path rejected the others with 404
+        record = ConnectionRecord(
+            index=len(self.connections),
+            path=_redact_path(ws.request.path),
+            headers=_redact_headers(ws.request.headers),
+            api_version=match["version"],
+            method=match["method"],
+            opened_t=time.monotonic(),
+        )
+        self.connections.append(record)
+        _LOGGER.info("= connection %d opened: %s", record.index, record.path)
+        try:
+            await self._converse(ws, record, ws.request.headers, parse_qs(query))
+        except ConnectionClosed:
+            pass  # the normal end of a connection: the close is recorded below
+        finally:
+            self._open.pop(record.index, None)
+            _record_close(ws, record)
+            _LOGGER.info("= connection %d closed: %s %r", record.index, record.close_code, record.close_reason)
+
+    async def _converse(
+        self, ws: ServerConnection, record: ConnectionRecord, headers: Headers, query: dict[str, list[str]]
+    ) -> None:
+        # Credentials are checked after the upgrade, once the first message is in, so the
+        # SDK's setup send cannot race the close frame (live-protocol.md §1).
+        first = await self._receive(ws, record)
+        if first is None:
+            return
+        if first.kind == "setup":
+            record.setup = first.payload
+        rejection = self._authenticate(record.method, headers, query) or self._check_setup(first, record)
+        if rejection is not None:
+            self._append(first)
+            await ws.close(*rejection)
+            return
+        await self._send(ws, record.index, {"setupComplete": {}})
+        record.accepted = True
+        self._open[record.index] = ws
+        self._append(first)
+        while (message := await self._receive(ws, record)) is not None:
+            self._append(message)
+
+    async def _receive(self, ws: ServerConnection, record: ConnectionRecord) -> ClientMessage | None:
+        """Return the next valid client message; close 1007 and return None on an invalid one."""
+        raw = await ws.recv()
+        try:
+            return _parse(raw, record.index)
+        except ValueError as e:
+            await ws.close(1007, truncate_reason(str(e)))
+            return None
+
+    def _authenticate(self, method: str, headers: Headers, query: dict[str, list[str]]) -> tuple[int, str] | None:
+        authorization = headers.get("authorization", "") or ""
+        token = authorization[6:] if authorization.startswith("Token ") else _param(query, "access_token")
+        key = headers.get("x-goog-api-key") or _param(query, "key")
+        if method.endswith("Constrained") and token is not None:
+            return None if token in self._tokens else UNREGISTERED
+        if key is not None:
+            return None if key == self.api_key else KEY_INVALID
+        return UNREGISTERED
+
+    def _check_setup(self, first: ClientMessage, record: ConnectionRecord) -> tuple[int, str] | None:
+        if first.kind != "setup":
+            return 1007, f"Invalid JSON payload received. The first message must be setup, not {first.kind}."
+        model = _model_name(str(field(first.payload, "model", "")))
+        if self._models is not None and model not in self._models:
+            return 1008, truncate_reason(
+                f"{model} is not found for API version {record.api_version},"
+                " or is not supported for bidiGenerateContent."
+            )
+        return None
+
+    def _append(self, message: ClientMessage) -> None:
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("< %d %s %s", message.connection, message.kind, message.sub or "")
+        self.messages.append(message)
+        self._news.set()
+
+    async def _send(self, ws: ServerConnection, connection: int, payload: JsonDict) -> None:
+        """Send one server message as a binary frame of UTF-8 JSON, as the service does."""
+        await ws.send(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
+        self.sent.append(SentMessage(connection, time.monotonic(), _summarise(payload)))
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("> %d %s", connection, ",".join(payload))
+
+    # ------------------------------------------------------------ for the script runner
+
+    async def _newest(self) -> tuple[int, ServerConnection]:
+        """Return the newest accepted, still open connection, waiting for one if there is none."""
+        while not self._open:
+            self._news.clear()
+            await self._news.wait()
+        index = max(self._open)
+        return index, self._open[index]
+
+    async def _wait_news(self) -> None:
+        """Wait until a client message arrives or a connection is accepted (single waiter)."""
+        self._news.clear()
+        await self._news.wait()
+
+    def _runner_finished(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _LOGGER.error("fake Live script failed at %s", self._runner.status, exc_info=error)
+
+
+class _ScriptRunner:
+    """Runs a script on the server's newest connection. One per server; Thread: the server's loop."""
+
+    def __init__(self, server: FakeLiveServer, script: Script) -> None:
+        self.status = "not started"
+        """What the runner is doing, for error messages: the step and trigger or action."""
+        self._server = server
+        self._script = script
+        self._cursor = 0  # index into server.messages of the first message not yet watched
+        self._call_ids = (f"call-{n}" for n in itertools.count(1))
+
+    async def run(self) -> None:
+        """Run every step (forever if the script repeats), then set ``script_done``."""
+        steps = self._script.steps
+        while True:
+            for number, step in enumerate(steps, 1):
+                where = f"step {number}/{len(steps)}"
+                self.status = f"{where}: waiting for {step.on!r}"
+                context = await self._wait(step.on)
+                for index, action in enumerate(step.do, 1):
+                    self.status = f"{where}: action {index}/{len(step.do)} {action!r}"
+                    await self._perform(action, context)
+            if not self._script.repeat:
+                break
+        self.status = "done"
+        self._server.script_done.set()
+
+    async def _wait(self, trigger: Trigger) -> RenderContext:
+        """Wait for ``trigger``; return what an action may need (the audio heard meanwhile)."""
+        if isinstance(trigger, After):
+            await asyncio.sleep(trigger.seconds)
+            return RenderContext(call_ids=self._call_ids)
+        watcher = watch(trigger)
+        heard: list[bytes] = []
+        rate: int | None = None
+        messages, connections = self._server.messages, self._server.connections
+        while True:
+            while self._cursor < len(messages):
+                message = messages[self._cursor]
+                self._cursor += 1
+                if not connections[message.connection].accepted:
+                    continue  # a rejected setup establishes nothing
+                if pcm := message.pcm():
+                    heard.append(pcm)
+                    rate = rate or message.pcm_rate()
+                if watcher.feed(message):
+                    return RenderContext(b"".join(heard), rate or 16_000, self._call_ids)
+            await self._server._wait_news()
+
+    async def _perform(self, action: ScriptAction, context: RenderContext) -> None:
+        match action:
+            case Wait(seconds=seconds):
+                await asyncio.sleep(seconds)
+            case Close(code=code, reason=reason):
+                _, ws = await self._server._newest()
+                await ws.close(code, truncate_reason(reason))
+            case Drop():
+                index, ws = await self._server._newest()
+                self._server.connections[index].dropped = True
+                ws.transport.abort()
+            case _:
+                loop = asyncio.get_running_loop()
+                start, due = loop.time(), 0.0
+                for outgoing in render(action, context):
+                    index, ws = await self._server._newest()
+                    try:
+                        await self._server._send(ws, index, outgoing.payload)
+                    except ConnectionClosed:
+                        _LOGGER.info("connection %d closed; a scripted message was lost", index)
+                    if outgoing.pace_s:
+                        due += outgoing.pace_s
+                        await asyncio.sleep(max(0.0, start + due - loop.time()))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _check_path(connection: ServerConnection, request: Request) -> Response | None:
+    """Reject the upgrade with 404 unless the path names the BidiGenerateContent method."""
+    if _PATH.match(request.path.partition("?")[0]) is None:
+        return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+    return None
+
+
+def _parse(raw: str | bytes, connection: int) -> ClientMessage:
+    """Return one client message; ValueError with the close reason if it is not valid."""
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"Invalid JSON payload received. {e}") from e
+    if not isinstance(obj, dict) or len(obj) != 1:
+        raise ValueError("Invalid JSON payload received. Expected exactly one of " + ", ".join(_CLIENT_KINDS))
+    ((key, payload),) = obj.items()
+    kind = to_camel(key)
+    if kind not in _CLIENT_KINDS or not isinstance(payload, dict):
+        raise ValueError(f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.')
+    sub = to_camel(next(iter(payload))) if kind == "realtimeInput" and payload else None
+    message = ClientMessage(connection, time.monotonic(), kind, payload, sub)
+    try:
+        message.pcm()
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"Invalid value at 'realtime_input.{to_snake(sub or '')}.data' (TYPE_BYTES), Base64 decoding failed"
+        ) from e
+    return message
+
+
+def _record_close(ws: ServerConnection, record: ConnectionRecord) -> None:
+    protocol = ws.protocol
+    received, sent = protocol.close_rcvd, protocol.close_sent
+    if received is not None and (protocol.close_rcvd_then_sent or sent is None):
+        record.close_code, record.close_reason, record.closed_by = received.code, received.reason, "client"
+    elif sent is not None:
+        record.close_code, record.close_reason, record.closed_by = sent.code, sent.reason, "server"
+    else:
+        record.close_code, record.close_reason = 1006, ""
+    record.closed_t = time.monotonic()
+
+
+def _model_name(model: str) -> str:
+    return model if model.startswith("models/") else f"models/{model}"
+
+
+def _param(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+def _redact_headers(headers: Headers) -> dict[str, str]:
+    return {
+        name.lower(): "<redacted>" if name.lower() in _SECRET_HEADERS else value for name, value in headers.raw_items()
+    }
+
+
+def _redact_path(path: str) -> str:
+    path, mark, query = path.partition("?")
+    params = [(k, "<redacted>" if k in _SECRET_PARAMS else v) for k, v in parse_qsl(query, True)]
+    return path + mark + urlencode(params, safe="<>")
+
+
+def _summarise(value: Any) -> Any:
+    """Copy a JSON value with each base64 blob ``data`` replaced by ``dataBytes`` (its size)."""
+    if isinstance(value, list):
+        return [_summarise(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    summary = {}
+    for key, item in value.items():
+        if key == "data" and isinstance(item, str) and field(value, "mimeType") is not None:
+            summary["dataBytes"] = len(item.rstrip("=")) * 3 // 4
+        else:
+            summary[key] = _summarise(item)
+    return summary
