@@ -1,0 +1,258 @@
+"""The daemon's vocabulary: events (what happened, past tense) and commands (what to do).
+
+Events flow into :class:`edge_agent.conversation.Conversation`; commands flow out of it
+to the shells (Live session, audio engine, GPIO). All are small frozen values, so the
+conversation core can be tested as a table of "events in, commands out" with no I/O.
+
+Commands that an interruption (barge-in) discards inherit :class:`Droppable`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Phase(enum.Enum):
+    """Where the conversation is. Exactly one at a time; every log line carries it."""
+
+    CONNECTING = "connecting"
+    """No Live connection yet (starting, or reconnecting after a drop)."""
+    STANDBY = "standby"
+    """Connected, microphone not streaming; waiting for a wake (button)."""
+    LISTENING = "listening"
+    """Microphone audio is streaming to the model."""
+    RESPONDING = "responding"
+    """The model is answering: audio playing and/or tool calls running."""
+
+
+class Droppable:
+    """Marker: discarded when the model is interrupted (barge-in)."""
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call from the model."""
+
+    id: str
+    name: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """The answer to one :class:`ToolCall`: same ``id`` and ``name``, a JSON object."""
+
+    id: str
+    name: str
+    response: Mapping[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """False when the call was refused (the response carries an ``error``)."""
+        return "error" not in self.response
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConnected:
+    """The Live connection is set up (``setupComplete`` received)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDisconnected:
+    """The Live connection ended; ``reason`` is for the log."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WakeRequested:
+    """Someone asked the device to listen (button tap, control socket)."""
+
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAudioReceived:
+    """Reply audio from the model: 16-bit LE mono PCM at 24 kHz."""
+
+    pcm: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class InputTranscribed:
+    """A piece of the transcription of what the user said."""
+
+    text: str
+    finished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTranscribed:
+    """A piece of the transcription of what the model said."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInterrupted:
+    """The user's activity interrupted the model: queued reply audio must go."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationCompleted:
+    """The model has generated its whole reply (playback may still be running)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCompleted:
+    """The model's turn is over."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallsReceived:
+    """The model asked for function calls; each needs a response with the same id."""
+
+    calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallsCancelled:
+    """The model withdrew earlier calls (only when the user interrupted)."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallsAnswered:
+    """Responses for these call ids were sent to the model."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GoAwayReceived:
+    """The server will close this connection in ``time_left_s`` seconds."""
+
+    time_left_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackDrained:
+    """The speaker has played everything that was queued for the finished turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer started with :class:`StartTimer` ran out."""
+
+    name: str
+
+
+Event = (
+    SessionConnected
+    | SessionDisconnected
+    | WakeRequested
+    | ModelAudioReceived
+    | InputTranscribed
+    | OutputTranscribed
+    | ModelInterrupted
+    | GenerationCompleted
+    | TurnCompleted
+    | ToolCallsReceived
+    | ToolCallsCancelled
+    | ToolCallsAnswered
+    | GoAwayReceived
+    | PlaybackDrained
+    | TimerFired
+)
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class StartUplink:
+    """Start sending microphone audio to the model."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopUplink:
+    """Stop sending microphone audio (nothing leaves the device until StartUplink)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAudio(Droppable):
+    """Queue reply audio (16-bit LE mono, 24 kHz) for the speaker."""
+
+    pcm: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FlushPlayback:
+    """Discard all queued reply audio now (barge-in): the speaker goes silent."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinishPlayback:
+    """The turn is over: play out what is queued, then report PlaybackDrained."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunTools:
+    """Execute these calls and send their results to the model."""
+
+    calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LogTranscript:
+    """Log one finished utterance: ``speaker`` is ``"User"`` or ``"Gemini"``."""
+
+    speaker: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """(Re)start the named timer; a TimerFired with the same name follows unless cancelled."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    """Cancel the named timer if it runs. Idempotent."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEntered:
+    """The conversation moved to ``phase`` (for status, lights and the log)."""
+
+    phase: Phase
+
+
+Command = (
+    StartUplink
+    | StopUplink
+    | PlayAudio
+    | FlushPlayback
+    | FinishPlayback
+    | RunTools
+    | LogTranscript
+    | StartTimer
+    | CancelTimer
+    | PhaseEntered
+)
