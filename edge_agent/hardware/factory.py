@@ -1,0 +1,99 @@
+"""Build the hardware for a configuration: ``pi`` (real devices) or ``simulated``.
+
+Vendor libraries load lazily: ``alsaaudio`` only for the ``pi`` backend, so the
+simulated backend runs anywhere gpiozero and numpy do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from edge_agent.audio_engine import AudioDevice
+from edge_agent.hardware.gpio import ButtonInput, Outputs
+from edge_agent.hardware.simulated import MIC_RATE, GpioLog, SimulatedAudio, read_wav_mono
+from edge_agent.settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class Hardware:
+    """Everything physical the daemon drives. Close it on every exit path."""
+
+    audio: AudioDevice
+    outputs: Outputs
+    button: ButtonInput | None = None
+    pin_factory: Any = None
+    """The gpiozero pin factory (a MockFactory for the simulated backend; None = gpiozero's default)."""
+    gpio_log: GpioLog | None = None
+    button_presses_s: tuple[float, ...] = field(default_factory=tuple)
+    """Simulated backend: seconds after start at which to tap the button."""
+
+    def tap_button(self) -> None:
+        """Press and release the simulated button (drives the mock pin). Thread: event loop."""
+        if not isinstance(self.pin_factory, MockFactory) or self.button is None:
+            raise RuntimeError("only a simulated button can be tapped in software")
+        pin = self.pin_factory.pin(self.button.pin)
+        pin.drive_low()
+        pin.drive_high()
+
+    def close(self) -> None:
+        """Outputs to their safe state, pins released, logs closed. Idempotent."""
+        self.outputs.close()
+        if self.button is not None:
+            self.button.close()
+            self.button = None
+        if self.gpio_log is not None:
+            self.gpio_log.close()
+            self.gpio_log = None
+        if isinstance(self.pin_factory, MockFactory):
+            self.pin_factory.close()
+
+
+def open_hardware(settings: Settings, *, on_button: Callable[[], None]) -> Hardware:
+    """Open the configured backend. ``on_button`` runs in a gpiozero thread.
+
+    Raises ConfigError (bad simulated file paths) or HardwareError (pins taken).
+    The audio device itself is opened later, by the audio thread, with retries.
+    """
+    gpio_log: GpioLog | None = None
+    audio: AudioDevice
+    if settings.hardware.backend == "simulated":
+        sim = settings.simulated
+        pin_factory: Any = MockFactory(pin_class=MockPWMPin)
+        mic = None
+        if sim.mic_wav is not None:
+            mic = read_wav_mono(sim.mic_wav, MIC_RATE, source=settings.source, key="simulated.mic_wav")
+            lead = np.zeros(round(sim.mic_start_s * MIC_RATE), dtype=np.int16)
+            mic = np.concatenate([lead, mic])
+        audio = SimulatedAudio(mic, sim.speaker_wav, period_ms=settings.audio.period_ms, source=settings.source)
+        if sim.gpio_log is not None:
+            gpio_log = GpioLog(sim.gpio_log, source=settings.source)
+        presses = tuple(sim.button_presses_s)
+    else:
+        from edge_agent.hardware.alsa_audio import AlsaAudio  # lazy: needs libasound
+
+        pin_factory = None  # gpiozero's default; on a Pi 5 set GPIOZERO_PIN_FACTORY=lgpio
+        audio = AlsaAudio(settings.audio)
+        presses = ()
+    outputs = None
+    try:
+        outputs = Outputs(settings.outputs, pin_factory=pin_factory, on_change=gpio_log)
+        button = None
+        if settings.button.pin is not None:
+            button = ButtonInput(settings.button, on_button, pin_factory=pin_factory)
+    except BaseException:
+        if outputs is not None:
+            outputs.close()
+        if gpio_log is not None:
+            gpio_log.close()
+        audio.close()
+        raise
+    _LOGGER.info("hardware backend: %s", settings.hardware.backend)
+    return Hardware(audio, outputs, button, pin_factory, gpio_log, presses)

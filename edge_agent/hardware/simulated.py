@@ -1,0 +1,140 @@
+"""Simulated hardware that keeps real time: a WAV microphone, a WAV speaker, a GPIO log.
+
+Used by ``hardware.backend = "simulated"``, by ``edge-agent demo`` and by the tests.
+Like real devices, the microphone delivers 16 000 samples a second and the speaker
+consumes 24 000; :meth:`SimulatedAudio.read` sleeps until the period is due.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import wave
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import soxr
+
+from edge_agent.errors import ConfigError
+from edge_agent.pcm import Samples
+
+MIC_RATE = 16000
+SPEAKER_RATE = 24000
+
+
+def read_wav_mono(path: Path, rate: int, *, source: str, key: str) -> Samples:
+    """Read a 16-bit PCM WAV as mono int16 at ``rate`` (mixing channels, resampling with soxr HQ).
+
+    Raises :class:`ConfigError` naming ``key`` when the file is missing or not 16-bit PCM.
+    """
+    try:
+        with wave.open(str(path), "rb") as w:
+            width, channels, in_rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
+            raw = w.readframes(w.getnframes())
+    except (OSError, EOFError, wave.Error) as e:
+        raise ConfigError(source, key, "a readable 16-bit PCM WAV file", f"{str(path)!r}: {e}") from e
+    if width != 2:
+        raise ConfigError(source, key, "a 16-bit PCM WAV file", f"{str(path)!r} with {8 * width}-bit samples")
+    samples = np.frombuffer(raw, dtype="<i2")
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    if in_rate != rate:
+        samples = soxr.resample(samples, in_rate, rate, quality="HQ")
+    return np.ascontiguousarray(samples, dtype=np.int16)
+
+
+class SimulatedAudio:
+    """Microphone from a WAV (then silence), speaker into a 24 kHz 16-bit WAV.
+
+    Implements :class:`edge_agent.audio_engine.AudioDevice`. Thread: the audio thread,
+    except the constructor. ``close`` finalises the WAV header, so the file is valid
+    after any clean exit.
+    """
+
+    name = "simulated"
+
+    def __init__(self, mic: Samples | None, speaker_wav: Path | None, *, period_ms: int, source: str) -> None:
+        self.capture_rate = MIC_RATE
+        self.playback_rate = SPEAKER_RATE
+        self.speaker_frames = 0
+        self.mic_frames = 0
+        self._mic = mic if mic is not None else np.zeros(0, dtype=np.int16)
+        self._period = MIC_RATE * period_ms // 1000
+        self._silence = np.zeros(self._period, dtype=np.int16)
+        self._deadline: float | None = None
+        self._lock = threading.Lock()
+        self._wav: wave.Wave_write | None = None
+        if speaker_wav is not None:
+            try:
+                speaker_wav.parent.mkdir(parents=True, exist_ok=True)
+                self._wav = wave.open(str(speaker_wav), "wb")  # noqa: SIM115 - open for the daemon's life
+            except OSError as e:
+                raise ConfigError(source, "simulated.speaker_wav", "a writable file path", f"{e}") from e
+            self._wav.setnchannels(1)
+            self._wav.setsampwidth(2)
+            self._wav.setframerate(SPEAKER_RATE)
+
+    def open(self) -> None:
+        """Start the clock (nothing else to open)."""
+        self._deadline = None
+
+    def read(self) -> Samples:
+        """Return the next period of the microphone WAV (or silence), on schedule."""
+        now = time.monotonic()
+        if self._deadline is None or now - self._deadline > 0.25:  # first call, or we stalled: resync
+            self._deadline = now
+        self._deadline += self._period / MIC_RATE
+        if (delay := self._deadline - now) > 0:
+            time.sleep(delay)
+        start = self.mic_frames
+        self.mic_frames += self._period
+        if start >= self._mic.size:
+            return self._silence
+        chunk = self._mic[start : start + self._period]
+        if chunk.size < self._period:
+            chunk = np.concatenate([chunk, self._silence[: self._period - chunk.size]])
+        return chunk
+
+    def write(self, samples: Samples) -> None:
+        """Append what the speaker plays to the WAV."""
+        with self._lock:
+            if self._wav is not None:
+                self._wav.writeframesraw(samples.astype("<i2", copy=False).tobytes())
+            self.speaker_frames += samples.size
+
+    def close(self) -> None:
+        """Finalise the speaker WAV. Idempotent."""
+        with self._lock:
+            if self._wav is not None:
+                self._wav.close()
+                self._wav = None
+
+
+class GpioLog:
+    """Writes ``simulated.gpio_log``: one JSON object per output change, flushed per line.
+
+    Fields: ``time`` (Unix seconds), ``output`` (name), ``pin`` (BCM), ``state`` (bool).
+    Thread: the event loop (outputs are only switched there).
+    """
+
+    def __init__(self, path: Path, *, source: str) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] | None = path.open("w", encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(source, "simulated.gpio_log", "a writable file path", f"{e}") from e
+
+    def __call__(self, name: str, pin: int, state: bool) -> None:
+        """Record one change."""
+        if self._file is not None:
+            record = {"time": round(time.time(), 6), "output": name, "pin": pin, "state": state}
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        """Close the file. Idempotent."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
