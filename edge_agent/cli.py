@@ -1,0 +1,148 @@
+"""The ``edge-agent`` command: run · check-config · demo · fake-server.
+
+Exit codes: 0 success, 1 failure (systemd restarts), 78 configuration error
+(systemd does not restart: ``RestartPreventExitStatus=78``), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from edge_agent import __version__
+from edge_agent.errors import EX_CONFIG, EX_OK, ConfigError, EdgeAgentError, exit_code_for
+from edge_agent.logging_setup import setup_logging
+from edge_agent.settings import ApiKey, Settings, config_path, load_api_key, load_settings, render_settings
+
+_LOGGER = logging.getLogger("edge_agent.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-agent",
+        description="Headless Raspberry Pi smart speaker daemon for the Gemini Live API.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    config_help = "config file (default: $EDGE_AGENT_CONFIG or /etc/edge-agent/edge-agent.toml)"
+    run = sub.add_parser("run", help="run the daemon in the foreground until SIGTERM/SIGINT")
+    run.add_argument("--config", metavar="PATH", help=config_help)
+    check = sub.add_parser("check-config", help="validate the config and print the effective settings (key redacted)")
+    check.add_argument("--config", metavar="PATH", help=config_help)
+    demo = sub.add_parser(
+        "demo", help="a scripted conversation against the built-in fake Live server on simulated hardware"
+    )
+    demo.add_argument("--out", metavar="DIR", help="where to write the reply WAV and GPIO log")
+    fake = sub.add_parser("fake-server", help="serve the in-package fake Live API on loopback (TLS) for testing")
+    fake.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: any free port)")
+    fake.add_argument("--script", default="echo", help="built-in script name (echo, demo) or a JSON script file")
+    fake.add_argument("--api-key", default="fake-api-key", help="the key clients must present")
+    fake.add_argument("--ca-out", metavar="PATH", help="write the server's CA certificate (PEM) here")
+    fake.add_argument("--record", metavar="PATH", help="on exit, write every client message here (JSON lines)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``edge-agent`` command; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    try:
+        if args.command == "run":
+            return _run(args.config)
+        if args.command == "check-config":
+            return _check_config(args.config)
+        if args.command == "demo":
+            from edge_agent.demo import run_demo
+
+            return run_demo(args.out)
+        if args.command == "fake-server":
+            return _fake_server(args)
+    except ConfigError as e:
+        print(f"edge-agent: configuration error: {e}", file=sys.stderr)
+        return EX_CONFIG
+    except EdgeAgentError as e:
+        _LOGGER.error("%s", e)
+        return exit_code_for(e)
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
+
+
+def _load(config: str | None) -> tuple[Settings, ApiKey | None]:
+    settings = load_settings(config_path(config, os.environ))
+    return settings, load_api_key(settings, os.environ)
+
+
+def _check_config(config: str | None) -> int:
+    settings, api_key = _load(config)
+    print(render_settings(settings, api_key), end="")
+    return EX_OK
+
+
+def _require_key(settings: Settings, api_key: ApiKey | None) -> ApiKey:
+    if api_key is None:
+        raise ConfigError(
+            settings.source,
+            "live.api_key_file",
+            "an API key: the systemd credential gemini-api-key, a file named by live.api_key_file, or $GEMINI_API_KEY",
+            "none of them is set",
+        )
+    return api_key
+
+
+def _run(config: str | None) -> int:
+    from edge_agent.daemon import Daemon
+
+    settings, maybe_key = _load(config)
+    api_key = _require_key(settings, maybe_key)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        daemon = Daemon(settings, api_key)
+        await daemon.run(stop)
+
+    _LOGGER.info("edge-agent %s starting (config %s)", __version__, settings.source)
+    asyncio.run(serve())
+    return EX_OK
+
+
+def _fake_server(args: argparse.Namespace) -> int:
+    from edge_agent.live.fake_script import load_script
+    from edge_agent.live.fake_server import FakeLiveServer
+
+    try:
+        script = load_script(args.script)
+    except (ValueError, OSError) as e:
+        raise ConfigError("--script", "script", "a built-in script name or a JSON script file", str(e)) from e
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        server = FakeLiveServer(script, api_key=args.api_key, port=args.port)
+        await server.start()
+        try:
+            if args.ca_out:
+                server.write_ca(args.ca_out)
+            print(f"fake Live server on {server.base_url} (api key {args.api_key!r})", flush=True)
+            if args.ca_out:
+                print(f"CA certificate: {args.ca_out}", flush=True)
+            await stop.wait()
+        finally:
+            await server.close()
+            if args.record:
+                server.save_record(args.record)
+
+    asyncio.run(serve())
+    return EX_OK

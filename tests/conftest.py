@@ -1,0 +1,127 @@
+"""Shared test fixtures: the real daemon on simulated hardware against the in-package fake server.
+
+Timeouts are generous and scaled by ``EDGE_AGENT_TEST_TIME_SCALE`` (like websockets'
+``MS``) so a loaded CI machine does not flake; no test asserts on wall-clock speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import wave
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+from pydantic import SecretStr
+
+from edge_agent.daemon import Daemon
+from edge_agent.live.fake_script import Script
+from edge_agent.live.fake_server import FakeLiveServer
+from edge_agent.settings import ApiKey, Settings, settings_from_mapping
+
+SCALE = float(os.environ.get("EDGE_AGENT_TEST_TIME_SCALE", "1"))
+API_KEY = "test-key-0123456789"
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+    """Run a coroutine in a fresh event loop with a (scaled) overall timeout."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout * SCALE)
+
+    return asyncio.run(bounded(), debug=True)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
+    """Poll ``predicate`` every 20 ms; fail the test with ``what`` after ``timeout`` (scaled)."""
+    deadline = time.monotonic() + timeout * SCALE
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * SCALE:.0f} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return path
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
+
+
+def noise(seconds: float, rate: int, *, seed: int, level: int = 6000) -> np.ndarray:
+    """Deterministic loud noise: never silent, easy to find bit-exact."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(-level, level, int(seconds * rate), dtype=np.int16)
+
+
+def speech_like_mic(seconds_lead: float = 0.4, seconds_speech: float = 0.8) -> np.ndarray:
+    """16 kHz mic input: silence, then a loud burst the fake server's VAD hears as speech."""
+    lead = np.zeros(int(seconds_lead * 16000), dtype=np.int16)
+    return np.concatenate([lead, noise(seconds_speech, 16000, seed=1)])
+
+
+def base_config(tmp_path: Path, base_url: str, **sections: dict[str, Any]) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "live": {"base_url": base_url, "model": "test-model", "voice": "Kore", "system_instruction": "Be brief."},
+        "hardware": {"backend": "simulated"},
+        "listening": {"mode": "always"},
+        "simulated": {
+            "speaker_wav": str(tmp_path / "speaker.wav"),
+            "gpio_log": str(tmp_path / "gpio.jsonl"),
+        },
+        "outputs": [
+            {"name": "kitchen_light", "kind": "led", "pin": 17, "description": "Kitchen light"},
+            {"name": "fan", "kind": "relay", "pin": 22, "description": "Fan", "active_high": False},
+        ],
+    }
+    for name, values in sections.items():
+        if isinstance(values, dict) and isinstance(config.get(name), dict):
+            config[name] = {**config[name], **values}
+        else:
+            config[name] = values
+    return config
+
+
+@dataclass
+class Running:
+    """A running daemon and the fake server it talks to."""
+
+    daemon: Daemon
+    server: FakeLiveServer
+    settings: Settings
+    task: asyncio.Task[None]
+
+
+@asynccontextmanager
+async def running_daemon(script: Script, config: dict[str, Any]) -> AsyncIterator[Running]:
+    """Start the fake server (TLS on loopback) and the real daemon; stop both on exit."""
+    async with FakeLiveServer(script, api_key=API_KEY) as server:
+        config["live"]["base_url"] = server.base_url
+        settings = settings_from_mapping(config, source="<test>")
+        daemon = Daemon(settings, ApiKey("test", SecretStr(API_KEY)), ssl_context=server.client_ssl_context())
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop), name="daemon")
+        try:
+            yield Running(daemon, server, settings, task)
+        finally:
+            stop.set()
+            await task
+
+
+@pytest.fixture
+def mic_wav(tmp_path: Path) -> Path:
+    return write_wav(tmp_path / "mic.wav", speech_like_mic(), 16000)
