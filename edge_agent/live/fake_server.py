@@ -23,8 +23,6 @@ nothing here is thread-safe. Typical use::
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import itertools
 import json
 import logging
 import os
@@ -32,11 +30,9 @@ import re
 import ssl
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlencode
+from urllib.parse import parse_qs
 
 import trustme
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -44,24 +40,20 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from edge_agent.live.fake_script import Action as ScriptAction
-from edge_agent.live.fake_script import (
-    After,
-    ClientMessage,
-    Close,
-    Drop,
-    JsonDict,
-    RenderContext,
-    Script,
-    Trigger,
-    Wait,
-    field,
-    render,
-    to_camel,
-    to_snake,
-    truncate_reason,
-    watch,
+from edge_agent.live.fake_record import (
+    ConnectionRecord,
+    SentMessage,
+    record_close,
+    redact_headers,
+    redact_path,
+    summarise,
+    write_record,
 )
+from edge_agent.live.fake_runner import ScriptRunner
+from edge_agent.live.fake_steps import Script
+from edge_agent.live.fake_wire import ClientMessage, JsonDict, field, parse_client_message, truncate_reason
+
+__all__ = ["KEY_INVALID", "UNREGISTERED", "ConnectionRecord", "FakeLiveServer", "SentMessage"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,10 +62,6 @@ _PATH = re.compile(
     r"\.GenerativeService\.(?P<method>BidiGenerateContent(?:Constrained)?)$"
 )
 """Accepted paths; a doubled leading slash is what the JS SDK sends."""
-_CLIENT_KINDS = frozenset({"setup", "clientContent", "realtimeInput", "toolResponse", "contextUpdate"})
-_SECRET_HEADERS = frozenset({"x-goog-api-key", "authorization"})
-_SECRET_PARAMS = frozenset({"key", "access_token"})
-
 KEY_INVALID = (1007, "API key not valid. Please pass a valid API key.")
 """Close code and reason for a wrong API key."""
 UNREGISTERED = (
@@ -84,47 +72,6 @@ UNREGISTERED = (
     ),
 )
 """Close code and reason (cut to 123 bytes) for no usable credential."""
-
-
-@dataclass
-class ConnectionRecord:
-    """One accepted WebSocket, as the fake server saw it.
-
-    Filled in while the connection runs; the close fields are set when the server's handler
-    has seen the close, so they are final once :meth:`FakeLiveServer.close` has returned.
-    """
-
-    index: int
-    """Position in ``FakeLiveServer.connections``; :class:`ClientMessage` refers to it."""
-    path: str
-    """Request path, with ``key``/``access_token`` query values replaced by ``<redacted>``."""
-    headers: dict[str, str]
-    """Request headers (lower-case names); ``x-goog-api-key`` and ``authorization`` redacted."""
-    api_version: str
-    method: str
-    """``BidiGenerateContent`` or ``BidiGenerateContentConstrained``."""
-    opened_t: float
-    setup: JsonDict | None = None
-    """The ``setup`` message's value as received, accepted or not (None until it arrives)."""
-    accepted: bool = False
-    """True once ``setupComplete`` was sent."""
-    close_code: int | None = None
-    """Code of the first close frame (1006 if none); None while open."""
-    close_reason: str | None = None
-    closed_by: str | None = None
-    """``"client"`` or ``"server"``: who sent the first close frame; None if nobody did."""
-    dropped: bool = False
-    """True when a :class:`~edge_agent.live.fake_script.Drop` action aborted it."""
-    closed_t: float | None = None
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    """One message the server sent; inline data is replaced by its size (``dataBytes``)."""
-
-    connection: int
-    t: float
-    payload: JsonDict
 
 
 class FakeLiveServer:
@@ -166,7 +113,7 @@ class FakeLiveServer:
         self._start_lock = asyncio.Lock()
         self._open: dict[int, ServerConnection] = {}
         self._news = asyncio.Event()
-        self._runner = _ScriptRunner(self, script or Script(steps=()))
+        self._runner = ScriptRunner(self, script or Script(steps=()))
         self._runner_task: asyncio.Task[None] | None = None
         self._t0 = time.monotonic()
 
@@ -288,24 +235,7 @@ class FakeLiveServer:
         Times are seconds since :meth:`start`; base64 ``data`` becomes ``dataBytes`` (its size).
         Blocking file I/O.
         """
-        rows: list[JsonDict] = []
-        for c in self.connections:
-            row = dataclasses.asdict(c) | {"setup": _summarise(c.setup)}
-            rows.append({"type": "connection"} | row | {"opened_t": self._rel(c.opened_t)})
-            rows[-1]["closed_t"] = None if c.closed_t is None else self._rel(c.closed_t)
-        events = [(m.t, "client", m.connection, m.kind, m.sub, _summarise(m.payload)) for m in self.messages]
-        events += [(s.t, "server", s.connection, next(iter(s.payload), ""), None, s.payload) for s in self.sent]
-        for t, side, connection, kind, sub, payload in sorted(events, key=lambda e: e[0]):
-            rows.append(
-                {"type": side, "connection": connection, "t": self._rel(t), "kind": kind}
-                | ({"sub": sub} if sub else {})
-                | {"payload": payload}
-            )
-        with open(path, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-    def _rel(self, t: float) -> float:
-        return round(t - self._t0, 6)
+        write_record(path, self.connections, self.messages, self.sent, self._t0)
 
     # ------------------------------------------------------------ one connection
 
@@ -317,8 +247,8 @@ class FakeLiveServer:
         assert match is not None  # _check_path rejected the others with 404
         record = ConnectionRecord(
             index=len(self.connections),
-            path=_redact_path(ws.request.path),
-            headers=_redact_headers(ws.request.headers),
+            path=redact_path(ws.request.path),
+            headers=redact_headers(ws.request.headers),
             api_version=match["version"],
             method=match["method"],
             opened_t=time.monotonic(),
@@ -331,7 +261,7 @@ class FakeLiveServer:
             pass  # the normal end of a connection: the close is recorded below
         finally:
             self._open.pop(record.index, None)
-            _record_close(ws, record)
+            record_close(ws, record)
             _LOGGER.info("= connection %d closed: %s %r", record.index, record.close_code, record.close_reason)
 
     async def _converse(
@@ -360,7 +290,7 @@ class FakeLiveServer:
         """Return the next valid client message; close 1007 and return None on an invalid one."""
         raw = await ws.recv()
         try:
-            return _parse(raw, record.index)
+            return parse_client_message(raw, record.index)
         except ValueError as e:
             await ws.close(1007, truncate_reason(str(e)))
             return None
@@ -395,7 +325,7 @@ class FakeLiveServer:
     async def _send(self, ws: ServerConnection, connection: int, payload: JsonDict) -> None:
         """Send one server message as a binary frame of UTF-8 JSON, as the service does."""
         await ws.send(json.dumps(payload, separators=(",", ":")).encode("utf-8"))
-        self.sent.append(SentMessage(connection, time.monotonic(), _summarise(payload)))
+        self.sent.append(SentMessage(connection, time.monotonic(), summarise(payload)))
         if _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug("> %d %s", connection, ",".join(payload))
 
@@ -419,80 +349,6 @@ class FakeLiveServer:
             _LOGGER.error("fake Live script failed at %s", self._runner.status, exc_info=error)
 
 
-class _ScriptRunner:
-    """Runs a script on the server's newest connection. One per server; Thread: the server's loop."""
-
-    def __init__(self, server: FakeLiveServer, script: Script) -> None:
-        self.status = "not started"
-        """What the runner is doing, for error messages: the step and trigger or action."""
-        self._server = server
-        self._script = script
-        self._cursor = 0  # index into server.messages of the first message not yet watched
-        self._call_ids = (f"call-{n}" for n in itertools.count(1))
-
-    async def run(self) -> None:
-        """Run every step (forever if the script repeats), then set ``script_done``."""
-        steps = self._script.steps
-        while True:
-            for number, step in enumerate(steps, 1):
-                where = f"step {number}/{len(steps)}"
-                self.status = f"{where}: waiting for {step.on!r}"
-                context = await self._wait(step.on)
-                for index, action in enumerate(step.do, 1):
-                    self.status = f"{where}: action {index}/{len(step.do)} {action!r}"
-                    await self._perform(action, context)
-            if not self._script.repeat:
-                break
-        self.status = "done"
-        self._server.script_done.set()
-
-    async def _wait(self, trigger: Trigger) -> RenderContext:
-        """Wait for ``trigger``; return what an action may need (the audio heard meanwhile)."""
-        if isinstance(trigger, After):
-            await asyncio.sleep(trigger.seconds)
-            return RenderContext(call_ids=self._call_ids)
-        watcher = watch(trigger)
-        heard: list[bytes] = []
-        rate: int | None = None
-        messages, connections = self._server.messages, self._server.connections
-        while True:
-            while self._cursor < len(messages):
-                message = messages[self._cursor]
-                self._cursor += 1
-                if not connections[message.connection].accepted:
-                    continue  # a rejected setup establishes nothing
-                if pcm := message.pcm():
-                    heard.append(pcm)
-                    rate = rate or message.pcm_rate()
-                if watcher.feed(message):
-                    return RenderContext(b"".join(heard), rate or 16_000, self._call_ids)
-            await self._server._wait_news()
-
-    async def _perform(self, action: ScriptAction, context: RenderContext) -> None:
-        match action:
-            case Wait(seconds=seconds):
-                await asyncio.sleep(seconds)
-            case Close(code=code, reason=reason):
-                _, ws = await self._server._newest()
-                await ws.close(code, truncate_reason(reason))
-            case Drop():
-                index, ws = await self._server._newest()
-                self._server.connections[index].dropped = True
-                ws.transport.abort()
-            case _:
-                loop = asyncio.get_running_loop()
-                start, due = loop.time(), 0.0
-                for outgoing in render(action, context):
-                    index, ws = await self._server._newest()
-                    try:
-                        await self._server._send(ws, index, outgoing.payload)
-                    except ConnectionClosed:
-                        _LOGGER.info("connection %d closed; a scripted message was lost", index)
-                    if outgoing.pace_s:
-                        due += outgoing.pace_s
-                        await asyncio.sleep(max(0.0, start + due - loop.time()))
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -503,41 +359,6 @@ def _check_path(connection: ServerConnection, request: Request) -> Response | No
     return None
 
 
-def _parse(raw: str | bytes, connection: int) -> ClientMessage:
-    """Return one client message; ValueError with the close reason if it is not valid."""
-    try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"Invalid JSON payload received. {e}") from e
-    if not isinstance(obj, dict) or len(obj) != 1:
-        raise ValueError("Invalid JSON payload received. Expected exactly one of " + ", ".join(_CLIENT_KINDS))
-    ((key, payload),) = obj.items()
-    kind = to_camel(key)
-    if kind not in _CLIENT_KINDS or not isinstance(payload, dict):
-        raise ValueError(f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.')
-    sub = to_camel(next(iter(payload))) if kind == "realtimeInput" and payload else None
-    message = ClientMessage(connection, time.monotonic(), kind, payload, sub)
-    try:
-        message.pcm()
-    except (ValueError, TypeError) as e:
-        raise ValueError(
-            f"Invalid value at 'realtime_input.{to_snake(sub or '')}.data' (TYPE_BYTES), Base64 decoding failed"
-        ) from e
-    return message
-
-
-def _record_close(ws: ServerConnection, record: ConnectionRecord) -> None:
-    protocol = ws.protocol
-    received, sent = protocol.close_rcvd, protocol.close_sent
-    if received is not None and (protocol.close_rcvd_then_sent or sent is None):
-        record.close_code, record.close_reason, record.closed_by = received.code, received.reason, "client"
-    elif sent is not None:
-        record.close_code, record.close_reason, record.closed_by = sent.code, sent.reason, "server"
-    else:
-        record.close_code, record.close_reason = 1006, ""
-    record.closed_t = time.monotonic()
-
-
 def _model_name(model: str) -> str:
     return model if model.startswith("models/") else f"models/{model}"
 
@@ -545,30 +366,3 @@ def _model_name(model: str) -> str:
 def _param(query: dict[str, list[str]], name: str) -> str | None:
     values = query.get(name)
     return values[0] if values else None
-
-
-def _redact_headers(headers: Headers) -> dict[str, str]:
-    return {
-        name.lower(): "<redacted>" if name.lower() in _SECRET_HEADERS else value for name, value in headers.raw_items()
-    }
-
-
-def _redact_path(path: str) -> str:
-    path, mark, query = path.partition("?")
-    params = [(k, "<redacted>" if k in _SECRET_PARAMS else v) for k, v in parse_qsl(query, True)]
-    return path + mark + urlencode(params, safe="<>")
-
-
-def _summarise(value: Any) -> Any:
-    """Copy a JSON value with each base64 blob ``data`` replaced by ``dataBytes`` (its size)."""
-    if isinstance(value, list):
-        return [_summarise(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    summary = {}
-    for key, item in value.items():
-        if key == "data" and isinstance(item, str) and field(value, "mimeType") is not None:
-            summary["dataBytes"] = len(item.rstrip("=")) * 3 // 4
-        else:
-            summary[key] = _summarise(item)
-    return summary

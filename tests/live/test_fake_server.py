@@ -1,42 +1,33 @@
-"""The fake Live server, driven by the real google-genai SDK over TLS on loopback (no mocks, no network)."""
+"""The fake Live server, driven by the real google-genai SDK over TLS on loopback (no mocks, no network).
+
+Setup, client input, model output and TLS; errors and closes are in ``test_fake_server_errors.py``,
+scripts and wire helpers in ``test_fake_script.py``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import ssl
-import warnings
-import wave
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
-import websockets
 from google import genai
-from google.genai import errors, types
-from websockets.asyncio.client import connect as ws_connect
+from google.genai import types
 
 from edge_agent.live.fake_script import (
     OUTPUT_RATE,
-    After,
     Audio,
     ClientMessage,
-    Close,
-    Drop,
-    Echo,
     FunctionCallSpec,
     GenerationComplete,
     GoAway,
-    InputTranscript,
     OnAudio,
     OnSetup,
     OnSpeechEnd,
-    OnText,
     OnToolResponse,
-    RenderContext,
     ResumptionUpdate,
     Script,
     Step,
@@ -44,69 +35,24 @@ from edge_agent.live.fake_script import (
     TurnComplete,
     Usage,
     audio_messages,
-    b64decode_any,
-    duration,
     field,
     load_script,
-    render,
-    truncate_reason,
     watch,
 )
-from edge_agent.live.fake_server import UNREGISTERED, FakeLiveServer
-
-MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
-TIMEOUT = 10.0
-PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-T = TypeVar("T")
-
-
-def run(scenario: Awaitable[T]) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(scenario, TIMEOUT)
-
-    return asyncio.run(bounded())
-
-
-def sdk_client(server: FakeLiveServer, api_key: str | None = None, api_version: str = "v1beta") -> genai.Client:
-    return genai.Client(
-        api_key=api_key or server.api_key,
-        http_options=types.HttpOptions(
-            base_url=server.base_url,
-            api_version=api_version,
-            async_client_args={"ssl": server.client_ssl_context()},
-        ),
-    )
-
-
-AUDIO_CONFIG = types.LiveConnectConfig(response_modalities=[types.Modality.AUDIO])
-
-
-def live(server: FakeLiveServer, config: types.LiveConnectConfig = AUDIO_CONFIG) -> Any:
-    return sdk_client(server).aio.live.connect(model=MODEL, config=config)
-
-
-async def receive_turn(session: Any) -> list[types.LiveServerMessage]:
-    return [message async for message in session.receive()]
-
-
-def tone(seconds: float, rate: int = 16_000, dbfs: float = -20.0, hz: float = 440.0) -> bytes:
-    t = np.arange(round(seconds * rate)) / rate
-    amplitude = 32767 * 10 ** (dbfs / 20) * np.sqrt(2)  # RMS of the sine = dbfs
-    return bytes((amplitude * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes())
-
-
-def silence(seconds: float, rate: int = 16_000) -> bytes:
-    return bytes(2 * round(seconds * rate))
-
-
-def chunks(pcm: bytes, ms: int = 40, rate: int = 16_000) -> list[bytes]:
-    size = rate * 2 * ms // 1000
-    return [pcm[i : i + size] for i in range(0, len(pcm), size)]
-
-
-def random_pcm(seconds: float, rate: int, seed: int) -> bytes:
-    return bytes(np.random.default_rng(seed).integers(-32768, 32767, round(seconds * rate), dtype="<i2").tobytes())
-
+from edge_agent.live.fake_server import FakeLiveServer
+from tests.live.conftest import (
+    AUDIO_CONFIG,
+    MODEL,
+    TIMEOUT,
+    chunks,
+    live,
+    random_pcm,
+    receive_turn,
+    run,
+    sdk_client,
+    silence,
+    tone,
+)
 
 # ------------------------------------------------------------------ setup and input
 
@@ -339,311 +285,6 @@ def test_go_away_resumption_and_reconnect_continue_the_script() -> None:
             assert field(field(server.connections[1].setup or {}, "sessionResumption"), "handle") == "handle-1"
 
     run(scenario())
-
-
-# ------------------------------------------------------------------ errors and closes
-
-
-def test_wrong_api_key_raises_api_error_1007_from_connect() -> None:
-    async def scenario() -> None:
-        async with FakeLiveServer() as server:
-            with pytest.raises(errors.APIError) as caught:
-                async with sdk_client(server, api_key="wrong").aio.live.connect(model=MODEL, config=AUDIO_CONFIG):
-                    pass
-            assert caught.value.code == 1007
-            assert caught.value.details == "API key not valid. Please pass a valid API key."
-        record = server.connections[0]
-        assert (record.accepted, record.close_code, record.closed_by) == (False, 1007, "server")
-
-    run(scenario())
-
-
-def test_unknown_model_raises_api_error_1008() -> None:
-    async def scenario() -> None:
-        async with FakeLiveServer(models=["gemini-live-a"]) as server:
-            with pytest.raises(errors.APIError) as caught:
-                async with sdk_client(server).aio.live.connect(model="gemini-live-b", config=AUDIO_CONFIG):
-                    pass
-            assert caught.value.code == 1008
-            assert str(caught.value.details).startswith(
-                "models/gemini-live-b is not found for API version v1beta, or is not supported"
-            )
-        record = server.connections[0]
-        assert not record.accepted and field(record.setup or {}, "model") == "models/gemini-live-b"
-
-    run(scenario())
-
-
-def raw_url(server: FakeLiveServer, path: str = PATH) -> str:
-    return server.base_url.replace("https://", "wss://") + path
-
-
-SETUP = json.dumps({"setup": {"model": f"models/{MODEL}"}})
-
-
-def test_missing_key_closes_1008_with_reason_cut_to_123_bytes() -> None:
-    async def scenario() -> None:
-        async with FakeLiveServer() as server:
-            async with ws_connect(raw_url(server), ssl=server.client_ssl_context()) as ws:
-                await ws.send(SETUP)
-                with pytest.raises(websockets.ConnectionClosedError) as caught:
-                    await ws.recv()
-            assert caught.value.rcvd is not None
-            assert caught.value.rcvd.code == 1008
-            assert caught.value.rcvd.reason == UNREGISTERED[1]
-            assert len(UNREGISTERED[1].encode()) == 123
-            assert UNREGISTERED[1].startswith("Method doesn't allow unregistered callers")
-
-    run(scenario())
-
-
-def test_query_key_double_slash_binary_frames_and_404_for_other_paths() -> None:
-    async def scenario() -> None:
-        async with FakeLiveServer() as server:
-            context = server.client_ssl_context()
-            url = raw_url(server, "/" + PATH + "?key=" + server.api_key)
-            async with ws_connect(url, ssl=context) as ws:
-                await ws.send(SETUP)
-                reply = await ws.recv()
-            assert isinstance(reply, bytes)  # the service sends binary frames of UTF-8 JSON
-            assert json.loads(reply) == {"setupComplete": {}}
-            assert server.connections[0].path == "//" + PATH[1:] + "?key=<redacted>"
-            with pytest.raises(websockets.InvalidStatus) as caught:
-                async with ws_connect(raw_url(server, "/ws/other"), ssl=context):
-                    pass
-            assert caught.value.response.status_code == 404
-
-    run(scenario())
-
-
-def test_ephemeral_token_only_on_the_constrained_method() -> None:
-    token = "auth_tokens/abc"
-
-    async def scenario() -> None:
-        async with FakeLiveServer(ephemeral_tokens={token}) as server:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", errors.ExperimentalWarning)
-                client = sdk_client(server, api_key=token, api_version="v1alpha")
-                async with client.aio.live.connect(model=MODEL, config=AUDIO_CONFIG) as session:
-                    assert session.setup_complete is not None
-                assert server.connections[0].method == "BidiGenerateContentConstrained"
-                with pytest.raises(errors.APIError) as caught:
-                    bad = sdk_client(server, api_key="auth_tokens/other", api_version="v1alpha")
-                    async with bad.aio.live.connect(model=MODEL, config=AUDIO_CONFIG):
-                        pass
-                assert caught.value.code == 1008
-            assert server.connections[0].headers["authorization"] == "<redacted>"
-
-    run(scenario())
-
-
-@pytest.mark.parametrize(
-    ("action", "code", "reason"),
-    [
-        (Close(1011, "Internal error occurred."), 1011, "Internal error occurred."),
-        # receive() takes the 1006 text from websockets ("abnormal closure [internal]" in 17.x).
-        (Drop(), 1006, websockets.frames.CLOSE_CODE_EXPLANATIONS[1006]),
-    ],
-)
-def test_close_and_drop_surface_as_api_error_from_receive(action: Close | Drop, code: int, reason: str) -> None:
-    script = Script(steps=(Step(OnText(), (InputTranscript("hi"), action)),))
-
-    async def scenario() -> None:
-        async with FakeLiveServer(script) as server:
-            async with live(server) as session:
-                await session.send_realtime_input(text="hello")
-                with pytest.raises(errors.APIError) as caught:
-                    await receive_turn(session)
-            assert (caught.value.code, caught.value.details) == (code, reason)
-            await server.wait_script_done(TIMEOUT)
-        record = server.connections[0]
-        assert record.close_code == code
-        assert record.dropped == isinstance(action, Drop)
-
-    run(scenario())
-
-
-def test_server_close_sends_1001_and_is_idempotent() -> None:
-    async def scenario() -> None:
-        server = FakeLiveServer()
-        await server.start()
-        await server.start()
-        async with live(server) as session:
-            await server.close()
-            with pytest.raises(errors.APIError) as caught:
-                await receive_turn(session)
-        await server.close()
-        assert caught.value.code == 1001
-        assert server.connections[0].closed_by == "server"
-
-    run(scenario())
-
-
-def test_invalid_client_json_closes_1007() -> None:
-    async def scenario() -> None:
-        async with FakeLiveServer() as server:
-            url = raw_url(server) + "?key=" + server.api_key
-            async with ws_connect(url, ssl=server.client_ssl_context()) as ws:
-                await ws.send(SETUP)
-                await ws.recv()
-                await ws.send('{"realtimeInput": {"audio": {"mimeType": "audio/pcm", "data": "%%%"}}}')
-                with pytest.raises(websockets.ConnectionClosedError) as caught:
-                    await ws.recv()
-            assert caught.value.rcvd is not None and caught.value.rcvd.code == 1007
-            assert "Base64 decoding failed" in caught.value.rcvd.reason
-
-    run(scenario())
-
-
-def test_wait_script_done_names_the_step_it_is_stuck_on() -> None:
-    script = Script(steps=(Step(After(0), ()), Step(OnToolResponse(), (TurnComplete(),))))
-
-    async def scenario() -> None:
-        async with FakeLiveServer(script) as server:
-            with pytest.raises(TimeoutError, match=r"step 2/2: waiting for OnToolResponse\(\)"):
-                await server.wait_script_done(0.2)
-
-    run(scenario())
-
-
-def test_save_record_writes_json_lines_without_audio_or_secrets(tmp_path: Path) -> None:
-    script = Script(steps=(Step(OnAudio(0.1), (Audio(silence(0.08, OUTPUT_RATE)), TurnComplete())),))
-
-    async def scenario() -> FakeLiveServer:
-        async with FakeLiveServer(script) as server, live(server) as session:
-            await session.send_realtime_input(audio=types.Blob(data=silence(0.1), mime_type="audio/pcm;rate=16000"))
-            await receive_turn(session)
-        return server
-
-    server = run(scenario())
-    server.save_record(tmp_path / "record.jsonl")
-    text = (tmp_path / "record.jsonl").read_text()
-    rows = [json.loads(line) for line in text.splitlines()]
-    assert [r["type"] for r in rows] == ["connection", "client", "server", "client", "server", "server", "server"]
-    assert rows[3]["sub"] == "audio" and rows[3]["payload"]["audio"]["dataBytes"] == 3200
-    assert rows[4]["payload"]["serverContent"]["modelTurn"]["parts"][0]["inlineData"]["dataBytes"] == 1920
-    assert server.api_key not in text
-    assert [r["t"] for r in rows[1:]] == sorted(r["t"] for r in rows[1:])
-
-
-# ------------------------------------------------------------------ scripts from JSON
-
-
-def write_wav(path: Path, pcm: bytes, rate: int = OUTPUT_RATE, channels: int = 1) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-
-
-def write_script(path: Path, doc: Any) -> str:
-    path.write_text(json.dumps(doc))
-    return str(path)
-
-
-def test_json_script_loads_and_runs(tmp_path: Path) -> None:
-    pcm = random_pcm(0.2, OUTPUT_RATE, seed=4)
-    write_wav(tmp_path / "reply.wav", pcm)
-    spec = write_script(
-        tmp_path / "script.json",
-        {
-            "steps": [
-                {
-                    "on": "setup",
-                    "do": [
-                        {"input_transcript": {"text": "hi"}},
-                        {"audio": {"wav": "reply.wav", "transcript": "Hello", "parts_per_message": 2}},
-                        {"tool_call": {"calls": [{"name": "set_led", "args": {"on": True}, "id": "c1"}]}},
-                        "turn_complete",
-                    ],
-                },
-                {"on": {"speech_end": {"silence_ms": 300}}, "do": [{"echo": {}}, {"close": {"code": 1000}}]},
-            ]
-        },
-    )
-    script = load_script(spec)
-    assert script.name == "script" and not script.repeat
-    assert script.steps[1].on == OnSpeechEnd(silence_ms=300)
-    assert script.steps[0].do[2] == ToolCall((FunctionCallSpec("set_led", {"on": True}, "c1"),))
-    assert script.steps[1].do == (Echo(), Close(1000))
-
-    async def scenario() -> list[types.LiveServerMessage]:
-        async with FakeLiveServer(script) as server, live(server) as session:
-            return await receive_turn(session)
-
-    turn = run(scenario())
-    assert turn[0].server_content is not None and turn[0].server_content.input_transcription is not None
-    assert turn[0].server_content.input_transcription.text == "hi"
-    assert turn[0].server_content.input_transcription.finished is True
-    assert b"".join(m.data or b"" for m in turn) == pcm
-
-
-@pytest.mark.parametrize(
-    ("doc", "where", "what"),
-    [
-        (
-            {"steps": [{"on": "setup", "do": [{"audio": {"wav": "stereo.wav"}}]}]},
-            "steps[0].do[0].audio.wav",
-            "2 channel",
-        ),
-        (
-            {"steps": [{"on": "setup", "do": [{"audio": {"wav": "missing.wav"}}]}]},
-            "steps[0].do[0].audio.wav",
-            "missing",
-        ),
-        ({"steps": [{"on": "setup", "do": ["dance"]}]}, "steps[0].do[0]", "turn_complete"),
-        ({"steps": [{"on": {"after": {"seconds": "soon"}}}]}, "steps[0].on.after.seconds", "number"),
-        ({"steps": [{"on": {"speech_end": {"silence": 3}}}]}, "steps[0].on.speech_end.silence", "silence_ms"),
-        ({"steps": [{"on": "setup", "do": [{"close": {"code": 1006}}]}]}, "steps[0].do[0].close", "Drop()"),
-        ({"steps": [{"do": []}]}, "steps[0]", '"on"'),
-        ({"step": []}, "steps", "steps"),
-    ],
-)
-def test_bad_json_script_names_the_step_and_field(tmp_path: Path, doc: Any, where: str, what: str) -> None:
-    write_wav(tmp_path / "stereo.wav", silence(0.1, OUTPUT_RATE), channels=2)
-    spec = write_script(tmp_path / "bad.json", doc)
-    with pytest.raises(ValueError) as caught:
-        load_script(spec)
-    message = str(caught.value)
-    assert message.startswith(f"{spec}: {where}: ")
-    assert what in message
-
-
-def test_unknown_script_name_lists_the_builtins() -> None:
-    with pytest.raises(ValueError, match="echo"):
-        load_script("no-such-script")
-
-
-# ------------------------------------------------------------------ wire helpers
-
-
-def test_wire_helpers() -> None:
-    assert truncate_reason("é" * 100) == "é" * 61  # 122 bytes: never half a character
-    assert len(truncate_reason("x" * 200).encode()) == 123
-    assert [duration(s) for s in (10, 0.5, 1.25, 0.000001, 1e-9)] == [
-        "10s",
-        "0.500s",
-        "1.250s",
-        "0.000001s",
-        "0.000000001s",
-    ]
-    data = bytes(range(256))
-    for encoded in (
-        base64.b64encode(data),
-        base64.urlsafe_b64encode(data),
-        base64.urlsafe_b64encode(data).rstrip(b"="),
-    ):
-        assert b64decode_any(encoded.decode()) == data
-    assert field({"mime_type": "a"}, "mimeType") == field({"mimeType": "a"}, "mime_type") == "a"
-    context = RenderContext()
-    calls = ToolCall((FunctionCallSpec("a"), FunctionCallSpec("b", id="x"), FunctionCallSpec("c")))
-    payload = render(calls, context)[0].payload
-    assert [c["id"] for c in payload["toolCall"]["functionCalls"]] == ["call-1", "x", "call-2"]
-    assert render(ResumptionUpdate(None, False), context)[0].payload == {"sessionResumptionUpdate": {}}
-    assert render(InputTranscript("so", finished=False), context)[0].payload == {
-        "serverContent": {"inputTranscription": {"text": "so"}}
-    }
 
 
 def test_write_ca_serves_as_ssl_cert_file_for_a_client_in_another_process(
