@@ -9,48 +9,55 @@ as a comment and ``config/edge-agent.toml`` mirrors it.
 Path settings are ``Path | None``: ``""`` means not set, and a relative path is resolved against the
 config file's directory (or, for ``settings_from_mapping`` without ``base_dir``, the working directory),
 so consumers always see an absolute path or None. Pure: no I/O except reading the files named.
+
+This module holds the models and the loading; the error wording lives in ``settings_errors``, the TOML
+renderer in ``settings_render`` and the API key in ``api_key``. Import all of them from here.
 """
 
 from __future__ import annotations
 
-import difflib
-import os
-import re
 import tomllib
-import types
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
-from annotated_types import Ge, Gt, Le, Lt, MinLen
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
+from edge_agent.api_key import ApiKey, load_api_key
 from edge_agent.errors import ConfigError
+from edge_agent.settings_errors import (
+    Expect,
+    duplicate_error,
+    show,
+    toml_error,
+    unknown_key,
+    user_keys,
+    validation_error,
+)
+from edge_agent.settings_render import render_settings
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "ApiKey",
+    "AudioSettings",
+    "ButtonSettings",
+    "HardwareSettings",
+    "ListeningSettings",
+    "LiveSettings",
+    "OutputSettings",
+    "Settings",
+    "SimulatedSettings",
+    "config_path",
+    "load_api_key",
+    "load_settings",
+    "render_settings",
+    "settings_from_mapping",
+]
 
 DEFAULT_CONFIG_PATH = Path("/etc/edge-agent/edge-agent.toml")
 CONFIG_ENV = "EDGE_AGENT_CONFIG"
-CREDENTIAL_NAME = "gemini-api-key"
-"""systemd credential name (``LoadCredential=gemini-api-key:...`` in the unit)."""
 BUILT_IN = "<built-in>"
-
-
-class _Expect:
-    """Annotation marker: the human text for what a field allows, when the type alone cannot say it."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
 
 
 def _as_tuple(value: object) -> object:
@@ -76,12 +83,12 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 OptionalPath = Annotated[
     Path | None,
     BeforeValidator(_resolve_path),
-    _Expect('a path string ("" = not set; relative paths are relative to the config file\'s directory)'),
+    Expect('a path string ("" = not set; relative paths are relative to the config file\'s directory)'),
 ]
 OutputName = Annotated[
     str,
     Field(pattern=r"^[a-z][a-z0-9_]{0,39}$"),
-    _Expect("a lowercase letter followed by up to 39 lowercase letters, digits or _ (^[a-z][a-z0-9_]{0,39}$)"),
+    Expect("a lowercase letter followed by up to 39 lowercase letters, digits or _ (^[a-z][a-z0-9_]{0,39}$)"),
 ]
 
 
@@ -99,7 +106,7 @@ class LiveSettings(_Section):
     model: NonEmpty = "gemini-2.5-flash-native-audio-preview-12-2025"
     """Live API model name (a native-audio model)."""
     base_url: Annotated[
-        str, Field(pattern=r"^(https?://\S+)?$"), _Expect('"" or a URL starting with http:// or https://')
+        str, Field(pattern=r"^(https?://\S+)?$"), Expect('"" or a URL starting with http:// or https://')
     ] = ""
     """API endpoint: "" = Google's; otherwise an http:// or https:// URL, e.g. the fake Live server."""
     api_version: Literal["v1", "v1beta", "v1alpha"] = "v1beta"
@@ -113,7 +120,7 @@ class LiveSettings(_Section):
     language_code: Annotated[
         str,
         Field(pattern=r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$"),
-        _Expect('"" or a BCP-47 language code such as "en-US"'),
+        Expect('"" or a BCP-47 language code such as "en-US"'),
     ] = ""
     """BCP-47 language code for speech, e.g. "en-US"; "" = the model's default."""
     system_instruction: str = (
@@ -234,9 +241,9 @@ class Settings(_Section):
         pins: dict[int, str] = {} if self.button.pin is None else {self.button.pin: "button.pin"}
         for i, out in enumerate(self.outputs):
             if out.name in names:
-                raise _cross_error(f"outputs[{i}].name", f"outputs[{names[out.name]}].name", out.name)
+                raise duplicate_error(f"outputs[{i}].name", f"outputs[{names[out.name]}].name", out.name)
             if out.pin in pins:
-                raise _cross_error(f"outputs[{i}].pin", pins[out.pin], out.pin)
+                raise duplicate_error(f"outputs[{i}].pin", pins[out.pin], out.pin)
             names[out.name] = i
             pins[out.pin] = f"outputs[{i}].pin"
         return self
@@ -247,14 +254,7 @@ class Settings(_Section):
         return self.model_dump() == other.model_dump()
 
     def __hash__(self) -> int:
-        return hash(tuple(getattr(self, name) for name in _user_keys(Settings)))
-
-
-def _cross_error(key: str, first: str, value: object) -> PydanticCustomError:
-    expected = f"a value not already used by {first}"
-    return PydanticCustomError(
-        "duplicate", "{key}: expected {expected}", {"key": key, "expected": expected, "found": _show(value)}
-    )
+        return hash(tuple(getattr(self, name) for name in user_keys(Settings)))
 
 
 # --- Locating and loading ------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ def load_settings(path: Path) -> Settings:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _toml_error(file, text, exc) from None
+        raise toml_error(file, text, exc) from None
     return settings_from_mapping(data, source=file, base_dir=path.absolute().parent)
 
 
@@ -304,271 +304,10 @@ def settings_from_mapping(data: Mapping[str, Any], *, source: str = BUILT_IN, ba
     ``base_dir`` (default: the working directory).
     """
     if not isinstance(data, Mapping):
-        raise ConfigError(source, "(top level)", "a table of sections", _show(data))
+        raise ConfigError(source, "(top level)", "a table of sections", show(data))
     if "source" in data:
-        raise ConfigError(source, "source", "a known section name", _unknown("source", Settings))
+        raise ConfigError(source, "source", "a known section name", unknown_key("source", Settings))
     try:
         return Settings.model_validate({**data, "source": source}, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise _config_error(source, exc, data) from None
-
-
-# --- Turning pydantic and tomllib errors into ConfigError ---------------------------------------------
-
-_TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
-_TOML_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]")
-_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*=")
-
-
-def _toml_error(file: str, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
-    """Name the key on the offending line (qualified by its table) or else the line number."""
-    lines = [line.rstrip("\r") for line in text.split("\n")]
-    match = _TOML_POSITION.search(str(exc))
-    lineno = int(match[1]) if match else len(text.rstrip().split("\n"))  # "at end of document"
-    line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
-    key = f"line {lineno}"
-    if key_match := _TOML_KEY.match(line):
-        table, counts = "", dict[str, int]()
-        for previous in lines[: lineno - 1]:
-            if header := _TOML_HEADER.match(previous):
-                table = header[2]
-                if header[1] == "[[":
-                    counts[table] = counts.get(table, -1) + 1
-                    table = f"{table}[{counts[table]}]"
-        name = re.sub(r"\s*\.\s*", ".", key_match[1])
-        key = f"{table}.{name}" if table else name
-    return ConfigError(file, key, "valid TOML", f"{exc}: line {lineno}: {_show(line)}")
-
-
-def _show(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _user_keys(model: type[BaseModel]) -> list[str]:
-    return [name for name in model.model_fields if name != "source"]
-
-
-def _unknown(name: str, model: type[BaseModel]) -> str:
-    known = _user_keys(model)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown key {name!r} ({hint}known keys: {', '.join(known)})"
-
-
-def _walk(loc: tuple[int | str, ...]) -> tuple[str, Any, list[Any], type[BaseModel] | None]:
-    """Follow ``loc`` through the models: (dotted key, annotation, metadata, parent model if unknown key)."""
-    key, meta = "", list[Any]()
-    tp: Any = None
-    model: type[BaseModel] | None = Settings
-    for item in loc:
-        if model is not None and isinstance(item, str):
-            if item not in model.model_fields:
-                return f"{key}.{item}" if key else item, None, [], model
-            info = model.model_fields[item]
-            key, tp, meta = f"{key}.{item}" if key else item, info.annotation, list(info.metadata)
-        elif isinstance(item, int) and get_origin(tp) is tuple:
-            key, tp, meta = f"{key}[{item}]", get_args(tp)[0], []
-        else:
-            break  # a union member tag or similar: the field itself is the key
-        model = tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
-    return key or "(top level)", tp, meta, None
-
-
-def _describe(tp: Any, meta: Sequence[Any]) -> str:
-    """Say in words what a field of type ``tp`` with constraints ``meta`` accepts."""
-    if get_origin(tp) is Annotated:
-        base, *extra = get_args(tp)
-        return _describe(base, [*meta, *extra])
-    meta = [m for item in meta for m in (item.metadata if isinstance(item, FieldInfo) else [item])]
-    if texts := [m.text for m in meta if isinstance(m, _Expect)]:
-        return texts[0]
-    if get_origin(tp) in (Union, types.UnionType):
-        return _describe(next(a for a in get_args(tp) if a is not type(None)), meta)
-    if get_origin(tp) is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
-    if get_origin(tp) is tuple:
-        element = get_args(tp)[0]
-        if isinstance(element, type) and issubclass(element, BaseModel):
-            return "an array of tables"
-        return f"a list, each item {_describe(element, [])}"
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return "a table"
-    if tp is bool:
-        return "a boolean (true or false)"
-    if tp is str:
-        return "a non-empty string" if any(isinstance(m, MinLen) for m in meta) else "a string"
-    noun = {int: "an integer", float: "a number"}.get(tp, str(tp))
-    bounds = {op: getattr(m, attr) for m in meta for kind, attr, op in _BOUNDS if isinstance(m, kind)}
-    if ">=" in bounds and "<=" in bounds:
-        return f"{noun} between {bounds['>=']} and {bounds['<=']}"
-    return " and ".join(f"{op} {value}" for op, value in bounds.items()).join([f"{noun} ", ""]).strip()
-
-
-_BOUNDS = ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<"))
-
-
-def _file_order(loc: tuple[int | str, ...], data: object) -> tuple[int, ...]:
-    """Position of ``loc`` in the input (dicts keep TOML order); missing parts sort last."""
-    order: list[int] = []
-    for item in loc:
-        if isinstance(data, Mapping) and item in data:
-            order.append(list(data).index(item))
-            data = data[item]
-        elif isinstance(data, list | tuple) and isinstance(item, int) and item < len(data):
-            order.append(item)
-            data = data[item]
-        else:
-            order.append(1 << 30)
-            data = None
-    return tuple(order)
-
-
-def _config_error(file: str, exc: ValidationError, data: Mapping[str, Any]) -> ConfigError:
-    """Report the first problem in file order, with a note naming the others."""
-    problems: dict[str, tuple[tuple[int, ...], str, str]] = {}
-    for err in exc.errors(include_url=False):
-        ctx = err.get("ctx") or {}
-        if err["type"] == "duplicate":
-            key, expected, found = ctx["key"], ctx["expected"], ctx["found"]
-        else:
-            key, tp, meta, parent = _walk(err["loc"])
-            if parent is not None:
-                name = str(err["loc"][-1])
-                section = "[[outputs]]" if parent is OutputSettings else f"[{key.rpartition('.')[0]}]"
-                where = f"a known key in {section}" if parent is not Settings else "a known section name"
-                expected, found = where, _unknown(name, parent)
-            elif err["type"] == "missing":
-                expected, found = (f"{_describe(tp, meta)} (this key is required)", "nothing (the key is missing)")
-            else:
-                expected, found = _describe(tp, meta), _show(err["input"])
-        problems.setdefault(key, (_file_order(err["loc"], data), expected, found))
-    ordered = sorted(problems.items(), key=lambda item: item[1][0])
-    key, (_, expected, found) = ordered[0]
-    if rest := [other for other, _ in ordered[1:]]:
-        more = ", ".join(rest[:3]) + (", ..." if len(rest) > 3 else "")
-        found += f" (and {len(rest)} more problem{'s' if len(rest) > 1 else ''}: {more})"
-    return ConfigError(file, key, expected, found)
-
-
-# --- The API key ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """The Gemini API key and where it came from. ``repr``/``str`` never show the key; ``reveal()`` does."""
-
-    source: str
-    """Where the key was found, e.g. "$GEMINI_API_KEY"; safe to log."""
-    secret: SecretStr = field(repr=False)
-    """The key itself, wrapped so that it is never printed by accident."""
-
-    def reveal(self) -> str:
-        """Return the key text: pass it to the SDK and nowhere else."""
-        return self.secret.get_secret_value()
-
-    def __str__(self) -> str:
-        return f"API key from {self.source} (redacted)"
-
-
-def load_api_key(settings: Settings, environ: Mapping[str, str]) -> ApiKey | None:
-    """Find the API key; the first found wins. None when nothing is configured anywhere. Blocks on file I/O.
-
-    1. systemd credential ``$CREDENTIALS_DIRECTORY/gemini-api-key`` (when that file exists),
-    2. ``live.api_key_file`` (must then be readable, UTF-8 and non-empty),
-    3. ``$GEMINI_API_KEY``.
-    """
-    if directory := environ.get("CREDENTIALS_DIRECTORY"):
-        credential = Path(directory) / CREDENTIAL_NAME
-        if os.path.lexists(credential):  # False also when the directory cannot be searched
-            key = _read_key(credential, settings.source, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}")
-            return ApiKey(f"systemd credential {CREDENTIAL_NAME}", SecretStr(key))
-    if (path := settings.live.api_key_file) is not None:
-        return ApiKey(f"live.api_key_file ({path})", SecretStr(_read_key(path, settings.source, "live.api_key_file")))
-    if key := environ.get("GEMINI_API_KEY", "").strip():
-        return ApiKey("$GEMINI_API_KEY", SecretStr(key))
-    return None
-
-
-def _read_key(path: Path, file: str, key: str) -> str:
-    expected = "a readable UTF-8 file holding the API key on one line"
-    try:
-        text = path.read_bytes().decode("utf-8").strip()
-    except FileNotFoundError:
-        raise ConfigError(file, key, expected, f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(file, key, expected, f"a directory: {path}") from None
-    except OSError as exc:
-        raise ConfigError(file, key, expected, f"unreadable ({exc.strerror}): {path}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(file, key, expected, f"a file that is not UTF-8 text: {path}") from None
-    if not text:
-        raise ConfigError(file, key, expected, f"an empty file: {path}")
-    if any(char.isspace() for char in text):
-        raise ConfigError(file, key, expected, f"a file with whitespace inside the key: {path}")
-    return text
-
-
-# --- Rendering the effective configuration as TOML ------------------------------------------------------
-
-_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-
-
-def render_settings(settings: Settings, api_key: ApiKey | None) -> str:
-    """Return the effective configuration as TOML that ``load_settings`` accepts back unchanged.
-
-    Every section and key, each field's docstring as a comment, paths absolute. The API key itself
-    never appears, only where it came from.
-    """
-    if api_key is not None:
-        key_line = f"# api key: {api_key.source} (redacted)"
-    else:
-        key_line = (
-            f"# api key: none found (looked in $CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}, "
-            "live.api_key_file, $GEMINI_API_KEY)"
-        )
-    lines = ["# edge-agent effective configuration", f"# source: {settings.source}", key_line, ""]
-    for name in _user_keys(Settings):
-        lines += _comment(Settings.model_fields[name].description)
-        if name == "outputs":
-            lines += ["# (none)", ""] if not settings.outputs else []
-            for output in settings.outputs:
-                lines += ["[[outputs]]", *_render_fields(output)]
-        else:
-            lines += [f"[{name}]", *_render_fields(getattr(settings, name))]
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _comment(text: str | None) -> list[str]:
-    return [f"# {line}".rstrip() for line in (text or "").splitlines()]
-
-
-def _render_fields(section: BaseModel) -> list[str]:
-    lines: list[str] = []
-    for name, info in type(section).model_fields.items():
-        value = getattr(section, name)
-        lines += _comment(info.description)
-        if value is None and "Path" in str(info.annotation):
-            lines.append(f'{name} = ""')
-        elif value is None:
-            lines.append(f"# {name} = (not set)")
-        else:
-            lines.append(f"{name} = {_toml_value(value)}")
-        lines.append("")
-    return lines
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        text = "".join(
-            _TOML_ESCAPES.get(char) or (f"\\u{ord(char):04x}" if ord(char) < 0x20 or ord(char) == 0x7F else char)
-            for char in str(value)
-        )
-        return f'"{text}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    raise TypeError(f"cannot render {type(value).__name__} as TOML")
+        raise validation_error(source, exc, data, Settings) from None
