@@ -9,6 +9,7 @@ closes the devices and finalises WAV files) and puts every output in its safe st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -18,7 +19,9 @@ from collections.abc import Callable
 from edge_agent import events as ev
 from edge_agent.audio_engine import AudioEngine
 from edge_agent.conversation import Conversation
+from edge_agent.errors import HardwareError
 from edge_agent.events import Command, Event, Phase
+from edge_agent.hardware.camera import Camera, open_camera
 from edge_agent.hardware.factory import Hardware, open_hardware
 from edge_agent.live.session import LinkClosed, LiveClient, LiveLink
 from edge_agent.logging_setup import set_phase
@@ -121,6 +124,8 @@ class Daemon:
             asyncio.create_task(self._conversation_loop(), name="conversation"),
             asyncio.create_task(self._uplink_loop(), name="uplink"),
         ]
+        if self.settings.camera.backend != "off":
+            tasks.append(asyncio.create_task(self._camera_loop(), name="camera"))
         if hw.button_presses_s:
             tasks.append(asyncio.create_task(self._simulated_presses(hw), name="simulated-button"))
         stopper = asyncio.create_task(stop.wait(), name="stop")
@@ -191,6 +196,44 @@ class Daemon:
                 await link.send_audio(chunk)
             except LinkClosed:
                 continue  # the session loop sees the close and reconnects
+
+    async def _camera_loop(self) -> None:
+        """Send at most ``max_fps`` stills while the microphone streams; a failing camera is retried."""
+        settings = self.settings.camera
+        interval = 1.0 / settings.max_fps
+        camera: Camera | None = None
+        next_delay = backoff_delays(first=5.0, cap=300.0)
+        last_sent = -interval
+        try:
+            while True:
+                link, engine = self._link, self.engine
+                if link is None or engine is None or not engine.uplink_enabled:
+                    await asyncio.sleep(0.05)
+                    continue
+                started = time.monotonic()
+                if (wait := last_sent + interval - started) > 0:  # never faster than max_fps
+                    await asyncio.sleep(min(wait, 0.05))
+                    continue
+                try:
+                    if camera is None:
+                        camera = await asyncio.to_thread(open_camera, settings.backend, settings.long_edge_px)
+                    jpeg = await asyncio.to_thread(camera.capture_jpeg)
+                except HardwareError as e:
+                    delay = next_delay()
+                    _LOGGER.warning("%s; retrying in %.0f s (the conversation goes on without it)", e, delay)
+                    if camera is not None:
+                        camera.close()
+                        camera = None
+                    await asyncio.sleep(delay)
+                    continue
+                # Re-check: the uplink may have closed while the frame was captured.
+                if self._link is link and engine.uplink_enabled:
+                    last_sent = started
+                    with contextlib.suppress(LinkClosed):  # the session loop sees the close
+                        await link.send_video(jpeg)
+        finally:
+            if camera is not None:
+                camera.close()
 
     async def _simulated_presses(self, hw: Hardware) -> None:
         start = time.monotonic()

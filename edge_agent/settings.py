@@ -42,6 +42,7 @@ __all__ = [
     "ApiKey",
     "AudioSettings",
     "ButtonSettings",
+    "CameraSettings",
     "HardwareSettings",
     "ListeningSettings",
     "LiveSettings",
@@ -195,6 +196,17 @@ class SimulatedSettings(_Section):
     """Seconds after start at which the simulated button is tapped, e.g. [1.0, 12.5]."""
 
 
+class CameraSettings(_Section):
+    """Camera stills sent to the model as JPEG frames while the microphone streams."""
+
+    backend: Literal["off", "picamera2", "simulated"] = "off"
+    """"off" = never opened, no frames; "picamera2" = the Pi camera; "simulated" = a moving test pattern."""
+    max_fps: Annotated[float, Field(gt=0, le=1.0)] = 1.0
+    """Frames per second at most, sent only while the microphone streams; the Live API takes 1 fps at most."""
+    long_edge_px: Annotated[int, Field(ge=64, le=3072)] = 768
+    """Stills are scaled so the longer side is at most this many pixels (768 = one image tile)."""
+
+
 class OutputSettings(_Section):
     """One GPIO output (an LED or a relay) that the model can switch on and off."""
 
@@ -228,6 +240,8 @@ class Settings(_Section):
     """When the microphone is streamed to the model."""
     button: ButtonSettings = Field(default_factory=ButtonSettings)
     """The push button that wakes the speaker."""
+    camera: CameraSettings = Field(default_factory=CameraSettings)
+    """Camera stills for the model."""
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
     """Stand-ins for the hardware when hardware.backend = "simulated"."""
     outputs: Annotated[tuple[OutputSettings, ...], BeforeValidator(_as_tuple)] = ()

@@ -109,6 +109,7 @@ class LiveLink:
     def __init__(self, session: genai.live.AsyncSession) -> None:
         self._session = session
         self.audio_bytes_sent = 0
+        self.frames_sent = 0
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send one chunk of 16 kHz 16-bit mono microphone audio. Raises LinkClosed."""
@@ -117,6 +118,14 @@ class LiveLink:
         except Exception as e:
             raise _closed(e) from e
         self.audio_bytes_sent += len(pcm)
+
+    async def send_video(self, jpeg: bytes) -> None:
+        """Send one camera still (JPEG). Raises LinkClosed."""
+        try:
+            await self._session.send_realtime_input(video=types.Blob(data=jpeg, mime_type="image/jpeg"))
+        except Exception as e:
+            raise _closed(e) from e
+        self.frames_sent += 1
 
     async def send_tool_results(self, results: Sequence[ev.ToolResult]) -> None:
         """Answer tool calls (each response keeps its call's id and name). Raises LinkClosed."""
