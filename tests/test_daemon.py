@@ -11,7 +11,16 @@ import pytest
 
 from edge_agent.events import Phase
 from edge_agent.live import fake_script as fs
-from tests.conftest import base_config, noise, read_wav, run, running_daemon, speech_like_mic, wait_until
+from tests.conftest import (
+    base_config,
+    noise,
+    read_wav,
+    run,
+    running_daemon,
+    speech_like_mic,
+    wait_until,
+    write_wav,
+)
 
 REPLY = noise(1.2, 24000, seed=7)
 
@@ -145,3 +154,66 @@ def test_gpio_log_records_initial_state_tool_changes_and_safe_state(tmp_path: Pa
         ("fan", 22, False),  # the safe state on exit
     ]
     assert all(isinstance(e["time"], float) for e in log)
+
+
+def test_tool_calls_through_the_sdk_good_and_bad(tmp_path: Path, mic_wav: Path) -> None:
+    calls = (
+        fs.FunctionCallSpec("set_output", {"name": "garage", "on": True}, id="unknown-name"),
+        fs.FunctionCallSpec("set_output", {"name": "kitchen_light", "on": "yes"}, id="wrong-type"),
+        fs.FunctionCallSpec("set_output", {"name": "kitchen_light"}, id="missing-field"),
+        fs.FunctionCallSpec("set_output", {"name": "kitchen_light", "on": True}, id="good"),
+    )
+    script = fs.Script(
+        steps=(
+            fs.Step(on=fs.OnSpeechEnd(), do=(fs.ToolCall(calls[:3]),)),
+            fs.Step(on=fs.OnToolResponse(), do=(fs.ToolCall(calls[3:]),)),
+            fs.Step(on=fs.OnToolResponse(), do=(fs.TurnComplete(),)),
+        )
+    )
+    config = base_config(tmp_path, "", simulated={"mic_wav": str(mic_wav)})
+
+    async def scenario() -> tuple[list[dict[str, object]], dict[int, list[float]]]:
+        async with running_daemon(script, config) as r:
+            await wait_until(r.server.script_done.is_set, 20, "the script")
+            factory = r.daemon.hardware.pin_factory  # type: ignore[union-attr]
+            return r.server.tool_responses(), {pin: [s.state for s in factory.pin(pin).states] for pin in (17, 22)}
+
+    responses, pins = run(scenario())
+    assert [(r["id"], r["name"]) for r in responses] == [(c.id, c.name) for c in calls]
+    errors = [str(r["response"].get("error", "")) for r in responses]  # type: ignore[union-attr]
+    assert (
+        "garage" in errors[0] and "on: Input should be a valid boolean" in errors[1] and "Field required" in errors[2]
+    )
+    assert responses[3]["response"] == {"output": "kitchen_light", "on": True, "changed": True}
+    # One change on the light (the good call), none on the fan: the bad calls touched no pin.
+    assert pins == {17: [False, 1], 22: [False, 1]}  # the fan's 1 is its active-low "off" at start
+    log = [json.loads(line) for line in (tmp_path / "gpio.jsonl").read_text().splitlines()]
+    assert [(e["output"], e["state"]) for e in log if e["output"] == "kitchen_light"] == [
+        ("kitchen_light", False),
+        ("kitchen_light", True),
+        ("kitchen_light", False),
+    ]
+
+
+def test_several_turns_on_one_connection(tmp_path: Path) -> None:
+    """receive() ends at every turnComplete; the daemon must keep listening for the next turn."""
+    mic = np.concatenate([speech_like_mic(0.3, 0.5), np.zeros(16000, dtype=np.int16), noise(0.5, 16000, seed=2)])
+    mic_wav = write_wav(tmp_path / "two.wav", mic, 16000)
+    first, second = noise(0.3, 24000, seed=21), noise(0.3, 24000, seed=22)
+    turn = (fs.GenerationComplete(), fs.TurnComplete())
+    script = fs.Script(
+        steps=(
+            fs.Step(on=fs.OnSpeechEnd(), do=(fs.Audio(first.tobytes(), transcript="One."), *turn)),
+            fs.Step(on=fs.OnSpeechEnd(), do=(fs.Audio(second.tobytes(), transcript="Two."), *turn)),
+        )
+    )
+    config = base_config(tmp_path, "", simulated={"mic_wav": str(mic_wav)})
+
+    async def scenario() -> int:
+        async with running_daemon(script, config) as r:
+            await wait_until(lambda: r.daemon.turns_played >= 2, 20, "two replies")
+            return len(r.server.connections)
+
+    assert run(scenario()) == 1
+    played, _ = read_wav(tmp_path / "speaker.wav")
+    assert 0 <= find(played, first) < find(played, second)
