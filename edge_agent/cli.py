@@ -98,7 +98,7 @@ def _require_key(settings: Settings, api_key: ApiKey | None) -> ApiKey:
 
 
 def _run(config: str | None) -> int:
-    from edge_agent.daemon import Daemon
+    from edge_agent.daemon import Daemon, api_key_credential
 
     settings, maybe_key = _load(config)
     api_key = _require_key(settings, maybe_key)
@@ -108,7 +108,7 @@ def _run(config: str | None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        daemon = Daemon(settings, api_key)
+        daemon = Daemon(settings, api_key_credential(api_key.reveal()))
         await daemon.run(stop)
 
     _LOGGER.info("edge-agent %s starting (config %s)", __version__, settings.source)

@@ -2,17 +2,13 @@
 
 No asyncio, no google.genai, no hardware: the supervisor feeds it events with
 :meth:`Conversation.receive` and runs what :meth:`Conversation.commands_to_run`
-returns, in order. That keeps barge-in, wake and turn-taking rules testable as
-plain tables (see ``tests/test_conversation.py``).
+returns, in order. Barge-in, wake, push-to-talk, mute, idle close, the reply watchdog
+and the token budget are rules here, tested as tables (``tests/test_conversation*.py``).
 
-Phases (:class:`edge_agent.events.Phase`)::
-
-    CONNECTING --connected--> LISTENING (mode "always")  or  STANDBY (mode "on_wake")
-    STANDBY    --wake-------> LISTENING            (uplink on, idle timer)
-    LISTENING  --model audio / tool call--> RESPONDING
-    RESPONDING --turn complete + playback drained--> LISTENING (idle timer: follow-up window)
-    LISTENING  --idle timer (on_wake)--> STANDBY   (uplink off)
-    any        --disconnected--> CONNECTING        (uplink off)
+The microphone streams (uplink on) exactly when the user is to be heard — mode
+``always``, a wake window (``on_wake``) or the talk button held (``push_to_talk``) — and
+the device is not muted and the budget allows turns. The phase is derived from the
+state after every event (see :class:`~edge_agent.events.Phase` for the precedence).
 """
 
 from __future__ import annotations
@@ -20,10 +16,14 @@ from __future__ import annotations
 from typing import Literal
 
 from edge_agent import events as ev
-from edge_agent.events import Command, Event, Phase
+from edge_agent.events import Command, ConnectAction, Event, Phase
 
 IDLE_TIMER = "idle"
-"""Name of the timer that ends listening in ``on_wake`` mode."""
+"""on_wake: ends the listening window when nobody speaks."""
+DISCONNECT_TIMER = "disconnect"
+"""on_wake: closes the connection after a while in standby, so idle costs nothing."""
+REPLY_TIMER = "reply"
+"""The session watchdog: the model owes us a message."""
 
 
 class Conversation:
@@ -33,65 +33,60 @@ class Conversation:
     commands in order before receiving the next event.
     """
 
-    def __init__(self, *, mode: Literal["always", "on_wake"], idle_timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        mode: Literal["always", "on_wake"],
+        idle_timeout_s: float,
+        turn_detection: Literal["auto", "push_to_talk"] = "auto",
+        disconnect_after_s: float = 0.0,
+        reply_timeout_s: float = 0.0,
+    ) -> None:
         self.mode = mode
+        self.turn_detection = turn_detection
         self.idle_timeout_s = idle_timeout_s
+        self.disconnect_after_s = disconnect_after_s
+        self.reply_timeout_s = reply_timeout_s
         self.phase = Phase.CONNECTING
+        self.connected = False
+        self.muted = False
+        self.camera_budget = True
+        self.turns_allowed = True
         self.pending_tool_ids: set[str] = set()
+        self.last_error = ""
         self._commands: list[Command] = []
+        self._ever_connected = False
+        self._dropped = False
+        self._idle_timer_on = False
+        self._want_connection = False
+        self._needs_person = False
+        self._window_open = mode == "always"
+        self._talking = False
+        self._uplink_on = False
+        self._camera_on = False
+        self._responding = False
+        self._generating = False
+        self._awaiting_drain = False
+        self._discarding_turn = False
         self._user_text: list[str] = []
         self._model_text: list[str] = []
-        self._discarding_turn = False
-        self._awaiting_drain = False
+
+    @property
+    def busy(self) -> bool:
+        """True while rotating the connection would lose something (a tool call or a reply in flight)."""
+        return bool(self.pending_tool_ids) or self._generating
 
     # ------------------------------------------------------------------ API
 
+    def start(self) -> None:
+        """Begin: connect right away (the first connection also warms up the session)."""
+        self._want(True)
+        self._settle()
+
     def receive(self, event: Event) -> None:
-        """Apply one event. Idempotent for repeated state events (e.g. two wakes)."""
-        match event:
-            case ev.SessionConnected():
-                self._on_connected()
-            case ev.SessionDisconnected():
-                self._on_disconnected()
-            case ev.WakeRequested():
-                self._on_wake()
-            case ev.ModelAudioReceived(pcm=pcm):
-                if not self._discarding_turn:
-                    self._model_active()
-                    self._emit(ev.PlayAudio(pcm))
-            case ev.InputTranscribed(text=text, finished=finished):
-                self._user_text.append(text)
-                if finished:
-                    self._log_user()
-                if self.phase is Phase.LISTENING:
-                    self._restart_idle_timer()
-            case ev.OutputTranscribed(text=text):
-                if not self._discarding_turn:
-                    self._model_active()
-                    self._model_text.append(text)
-            case ev.ModelInterrupted():
-                self._on_interrupted()
-            case ev.GenerationCompleted():
-                self._log_model()
-            case ev.TurnCompleted():
-                self._on_turn_completed()
-            case ev.ToolCallsReceived(calls=calls):
-                self._model_active()
-                self._log_model()  # what it said before acting is one utterance
-                self.pending_tool_ids.update(call.id for call in calls)
-                self._emit(ev.RunTools(calls))
-            case ev.ToolCallsCancelled(ids=ids) | ev.ToolCallsAnswered(ids=ids):
-                self.pending_tool_ids.difference_update(ids)
-            case ev.PlaybackDrained():
-                self._on_drained()
-            case ev.TimerFired(name=name):
-                if name == IDLE_TIMER and self.phase is Phase.LISTENING and self.mode == "on_wake":
-                    self._enter(Phase.STANDBY)
-                    self._emit(ev.StopUplink())
-            case ev.GoAwayReceived():
-                pass  # connection rotation is the session layer's job
-            case _:  # pragma: no cover - exhaustiveness guard
-                raise TypeError(f"unknown event {event!r}")
+        """Apply one event. Repeated state events (two wakes, two mutes) are harmless."""
+        self._apply(event)
+        self._settle()
 
     def commands_to_run(self) -> list[Command]:
         """Return and forget the commands produced since the last call."""
@@ -100,52 +95,161 @@ class Conversation:
 
     # ------------------------------------------------------------ handlers
 
-    def _on_connected(self) -> None:
-        self._discarding_turn = False
-        if self.mode == "always":
-            self._enter(Phase.LISTENING)
-            self._emit(ev.StartUplink())
-        else:
-            self._enter(Phase.STANDBY)
-            self._emit(ev.StopUplink())
+    def _apply(self, event: Event) -> None:  # noqa: C901 - one flat dispatch table reads best
+        match event:
+            case ev.SessionConnected():
+                self.connected = self._ever_connected = True
+                self._dropped = self._needs_person = False
+                self.last_error = ""
+                self._discarding_turn = False
+            case ev.SessionDisconnected(reason=reason, action=action, handover=handover):
+                if handover:  # the same session continues on the next connection
+                    self.connected = False
+                    self._dropped = True
+                else:
+                    self._on_disconnected(reason, action)
+            case ev.WakeRequested():
+                self._on_wake()
+            case ev.TalkPressed():
+                self._on_talk(pressed=True)
+            case ev.TalkReleased():
+                self._on_talk(pressed=False)
+            case ev.MuteRequested(muted=muted):
+                self._on_mute(not self.muted if muted is None else muted)
+            case ev.BudgetChanged(camera=camera, turns=turns):
+                self.camera_budget = camera
+                if self.turns_allowed and not turns:
+                    self._emit(ev.PlayNotice("budget"))
+                    self._window_open = self.mode == "always"
+                self.turns_allowed = turns
+            case ev.ModelAudioReceived(pcm=pcm):
+                if not self._discarding_turn:
+                    self._model_active()
+                    self._emit(ev.PlayAudio(pcm))
+            case ev.InputTranscribed(text=text, finished=finished):
+                self._user_text.append(text)
+                if finished:
+                    self._log_user()
+                    self._expect_reply()
+                if self._window_open and not self._responding:
+                    self._restart_idle_timer()
+            case ev.OutputTranscribed(text=text):
+                if not self._discarding_turn:
+                    self._model_active()
+                    self._model_text.append(text)
+            case ev.ModelInterrupted():
+                self._on_interrupted()
+            case ev.GenerationCompleted():
+                self._generating = False
+                self._emit(ev.CancelTimer(REPLY_TIMER))
+                self._log_model()
+            case ev.TurnCompleted():
+                self._on_turn_completed()
+            case ev.ToolCallsReceived(calls=calls):
+                self._model_active()
+                self._log_model()  # what it said before acting is one utterance
+                self.pending_tool_ids.update(call.id for call in calls)
+                self._emit(ev.CancelTimer(REPLY_TIMER), ev.RunTools(calls))
+            case ev.ToolCallsCancelled(ids=ids):
+                self.pending_tool_ids.difference_update(ids)
+            case ev.ToolCallsAnswered(ids=ids):
+                self.pending_tool_ids.difference_update(ids)
+                self._expect_reply()
+            case ev.PlaybackDrained():
+                self._on_drained()
+            case ev.TimerFired(name=name):
+                self._on_timer(name)
+            case ev.GoAwayReceived():
+                pass  # connection rotation is the session layer's job
+            case _:  # pragma: no cover - exhaustiveness guard
+                raise TypeError(f"unknown event {event!r}")
 
-    def _on_disconnected(self) -> None:
+    def _on_disconnected(self, reason: str, action: ConnectAction) -> None:
+        self.connected = False
+        self._dropped = self._want_connection
         self._log_user()
         self._log_model()
         self.pending_tool_ids.clear()  # their responses can no longer be delivered
-        self._emit(ev.StopUplink(), ev.CancelTimer(IDLE_TIMER))
-        if self._awaiting_drain or self.phase is Phase.RESPONDING:
+        self._generating = False
+        self._emit(ev.CancelTimer(REPLY_TIMER))
+        if self._awaiting_drain or self._responding:
+            self._awaiting_drain = True
             self._emit(ev.FinishPlayback())  # let what already arrived play out
-        self._awaiting_drain = False
-        self._enter(Phase.CONNECTING)
+        if action is ConnectAction.NEEDS_PERSON:
+            self._needs_person = True
+            self.last_error = reason
 
     def _on_wake(self) -> None:
-        if self.phase is Phase.CONNECTING:
+        if self.muted:
+            self._emit(ev.PlayNotice("muted"))
             return
-        if self.phase is Phase.RESPONDING:
-            # Barge-in by button: silence the speaker now and ignore the rest of this turn.
-            self._emit(ev.FlushPlayback("button"))
-            self._log_model(interrupted=True)
-            self._discarding_turn = True
-            self._awaiting_drain = False
-        if self.phase is not Phase.LISTENING:
-            self._enter(Phase.LISTENING)
-            self._emit(ev.StartUplink())
-        self._restart_idle_timer()
+        if not self.turns_allowed:
+            self._emit(ev.PlayNotice("budget"))
+            return
+        if self._responding:
+            self._barge_in("button")
+        if self.mode == "on_wake" and self.turn_detection == "auto":
+            self._window_open = True
+            self._restart_idle_timer()
+        self._want(True)
+
+    def _on_talk(self, *, pressed: bool) -> None:
+        if self.turn_detection != "push_to_talk":
+            if pressed:
+                self._on_wake()
+            return
+        if pressed and not self._talking and not self.muted and self.turns_allowed:
+            if self._responding:
+                self._barge_in("button")
+            self._talking = True
+            self._want(True)
+            self._settle_uplink()  # the uplink opens before activity_start is queued
+            self._emit(ev.SendSignal("activity_start"))
+        elif not pressed and self._talking:
+            self._talking = False
+            self._emit(ev.SendSignal("activity_end"))
+            self._expect_reply()
+
+    def _on_mute(self, muted: bool) -> None:
+        if muted == self.muted:
+            return
+        self.muted = muted
+        if muted:
+            if self._responding:
+                self._barge_in("mute")
+            was_talking, self._talking = self._talking, False
+            self._window_open = self.mode == "always"
+            self._settle_uplink()  # StopUplink first: nothing more goes out
+            self._emit(ev.SetMuted(True))
+            if was_talking:
+                self._emit(ev.SendSignal("activity_end"))
+            elif self.turn_detection == "auto":
+                self._emit(ev.SendSignal("audio_stream_end"))
+        else:
+            self._emit(ev.SetMuted(False))
+
+    def _barge_in(self, reason: str) -> None:
+        """Silence the speaker now and ignore the rest of the model's current turn."""
+        self._emit(ev.FlushPlayback(reason))
+        self._log_model(interrupted=True)
+        self._discarding_turn = self._generating
+        self._responding = self._awaiting_drain = self._generating = False
+        self._emit(ev.CancelTimer(REPLY_TIMER))
 
     def _on_interrupted(self) -> None:
         self._emit(ev.FlushPlayback("interrupted"))
         self._log_model(interrupted=True)
-        self._awaiting_drain = False
-        if self.phase is Phase.RESPONDING:
-            self._enter(Phase.LISTENING)
+        self._responding = self._awaiting_drain = self._generating = False
+        self._emit(ev.CancelTimer(REPLY_TIMER))
+        if self._window_open:
             self._restart_idle_timer()
 
     def _on_turn_completed(self) -> None:
         self._log_user()
         self._log_model()
-        self._discarding_turn = False
-        if self.phase is Phase.RESPONDING:
+        self._discarding_turn = self._generating = False
+        self._emit(ev.CancelTimer(REPLY_TIMER))
+        if self._responding:
             self._awaiting_drain = True
             self._emit(ev.FinishPlayback())
 
@@ -153,21 +257,83 @@ class Conversation:
         if not self._awaiting_drain:
             return
         self._awaiting_drain = False
-        if self.phase is Phase.RESPONDING and not self.pending_tool_ids:
-            self._enter(Phase.LISTENING)
-            self._restart_idle_timer()
+        if not self.pending_tool_ids:
+            self._responding = False
+            if self._window_open:
+                self._restart_idle_timer()  # the follow-up window
+
+    def _on_timer(self, name: str) -> None:
+        if name == IDLE_TIMER and self.mode == "on_wake" and not self._responding:
+            self._window_open = False
+        elif name == DISCONNECT_TIMER and self._idle_timer_on:
+            self._idle_timer_on = False
+            self._want(False, reason="idle")
+        elif name == REPLY_TIMER and self.connected:
+            self._emit(ev.Reconnect(f"no message from the model for {self.reply_timeout_s:.0f} s"))
 
     # ------------------------------------------------------------- helpers
 
     def _model_active(self) -> None:
         self._log_user()
-        if self.phase in (Phase.LISTENING, Phase.STANDBY):
-            self._enter(Phase.RESPONDING)
-            self._emit(ev.CancelTimer(IDLE_TIMER))
+        self._responding = self._generating = True
+        self._emit(ev.CancelTimer(IDLE_TIMER))
+        if self.reply_timeout_s > 0:  # a reply that stalls mid-way also trips the watchdog
+            self._emit(ev.StartTimer(REPLY_TIMER, self.reply_timeout_s))
+
+    def _expect_reply(self) -> None:
+        if self.reply_timeout_s > 0 and self.connected:
+            self._emit(ev.StartTimer(REPLY_TIMER, self.reply_timeout_s))
 
     def _restart_idle_timer(self) -> None:
-        if self.mode == "on_wake":
+        if self.mode == "on_wake" and self.turn_detection == "auto":
             self._emit(ev.StartTimer(IDLE_TIMER, self.idle_timeout_s))
+
+    def _want(self, wanted: bool, *, reason: str = "") -> None:
+        if wanted and not self._want_connection:
+            self._emit(ev.Connect())
+        elif not wanted and self._want_connection:
+            self._emit(ev.Disconnect(reason))
+        self._want_connection = wanted
+
+    def _uplink_wanted(self) -> bool:
+        hearing = self._talking if self.turn_detection == "push_to_talk" else self._window_open
+        return hearing and not self.muted and self.turns_allowed
+
+    def _settle_uplink(self) -> None:
+        wanted = self._uplink_wanted()
+        if wanted != self._uplink_on:
+            self._uplink_on = wanted
+            self._emit(ev.StartUplink() if wanted else ev.StopUplink())
+        camera = wanted and self.camera_budget
+        if camera != self._camera_on:
+            self._camera_on = camera
+            self._emit(ev.SetCamera(camera))
+
+    def _settle(self) -> None:
+        """Derive uplink, camera, idle-close timer and phase from the state."""
+        self._settle_uplink()
+        idle = self._want_connection and self._phase_now() is Phase.STANDBY
+        if self.mode == "on_wake" and self.disconnect_after_s > 0 and idle != self._idle_timer_on:
+            self._idle_timer_on = idle
+            if idle:
+                self._emit(ev.StartTimer(DISCONNECT_TIMER, self.disconnect_after_s))
+            else:
+                self._emit(ev.CancelTimer(DISCONNECT_TIMER))
+        self._enter(self._phase_now())
+
+    def _phase_now(self) -> Phase:
+        if self.muted:
+            return Phase.MUTED
+        if self._needs_person and not self.connected:
+            return Phase.ERROR
+        offline = self._want_connection and not self.connected
+        if offline and (self._uplink_on or self._dropped or not self._ever_connected):
+            return Phase.RECONNECTING if self._dropped else Phase.CONNECTING
+        if self._responding:
+            return Phase.RESPONDING
+        if self._uplink_on:
+            return Phase.LISTENING
+        return Phase.STANDBY
 
     def _log_user(self) -> None:
         text = "".join(self._user_text).strip()

@@ -1,20 +1,20 @@
-"""The supervisor: wires the conversation core to the Live session, the audio thread and GPIO.
+"""The supervisor: wires the conversation core to the Live connection, the audio thread and GPIO.
 
 It owns every task and every device, routes events into
 :class:`~edge_agent.conversation.Conversation` and runs the commands that come out.
-On any exit (stop requested, error, cancellation) it stops the audio thread (which
-closes the devices and finalises WAV files) and puts every output in its safe state.
+On any exit (stop requested, error, cancellation) it closes the connection (1000),
+stops the audio thread (which closes the devices and finalises WAV files) and puts
+every output in its safe state.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
+import os
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from edge_agent import events as ev
 from edge_agent.audio_engine import AudioEngine
@@ -23,56 +23,70 @@ from edge_agent.errors import HardwareError
 from edge_agent.events import Command, Event, Phase
 from edge_agent.hardware.camera import Camera, open_camera
 from edge_agent.hardware.factory import Hardware, open_hardware
-from edge_agent.live.session import LinkClosed, LiveClient, LiveLink
+from edge_agent.live.connection import ConnectionManager
+from edge_agent.live.resumption import Handle, Resumption
+from edge_agent.live.retry import Backoff
+from edge_agent.live.session import LiveClient
 from edge_agent.logging_setup import set_phase
-from edge_agent.settings import ApiKey, Settings
+from edge_agent.notices import notice
+from edge_agent.settings import Settings
+from edge_agent.state import StateStore, state_dir
 from edge_agent.tools import ToolBox
+from edge_agent.usage import UsageMeter
 
 _LOGGER = logging.getLogger(__name__)
 
-UPLINK_QUEUE_CHUNKS = 50
-"""Chunks of microphone audio held while the socket is slow (2 s at 40 ms); oldest dropped first."""
-STABLE_CONNECTION_S = 30.0
-"""A connection that lasted this long resets the reconnect backoff."""
+Credential = Callable[[], Awaitable[str]]
+"""Returns what to connect with: the API key, or a fresh ephemeral token."""
 
 
-def backoff_delays(first: float = 1.0, cap: float = 60.0) -> Callable[[], float]:
-    """Return a function giving exponential delays with full jitter: ~1, 2, 4 … ``cap`` s."""
-    attempt = 0
-
-    def next_delay() -> float:
-        nonlocal attempt
-        base = min(cap, first * 2**attempt)
-        attempt += 1
-        delay: float = base / 2 + random.uniform(0, base / 2)
-        return delay
-
-    return next_delay
+def today() -> str:
+    """The local date, the unit of the daily token budget."""
+    return time.strftime("%Y-%m-%d")
 
 
 class Daemon:
     """One device's daemon. Create, then ``await run(stop)``; returns after ``stop`` is set.
 
-    Thread: the event loop; hardware threads enter only through ``_post`` callbacks.
+    Thread: the event loop; hardware threads enter only through ``loop.call_soon_threadsafe``.
     """
 
-    def __init__(self, settings: Settings, api_key: ApiKey, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        credential: Credential,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
-        self.api_key = api_key
+        self.credential = credential
         self.ssl_context = ssl_context
-        self.conversation = Conversation(mode=settings.listening.mode, idle_timeout_s=settings.listening.idle_timeout_s)
+        listening = settings.listening
+        self.conversation = Conversation(
+            mode=listening.mode,
+            turn_detection=listening.turn_detection,
+            idle_timeout_s=listening.idle_timeout_s,
+            disconnect_after_s=listening.disconnect_after_s,
+            reply_timeout_s=settings.live.reply_timeout_s,
+        )
+        self.store = StateStore(state_dir(settings.daemon.state_dir, os.environ if environ is None else environ))
+        self.meter = UsageMeter(settings.live.daily_token_budget, today())
         self.turns_played = 0
         """Replies that finished playing (PlaybackDrained at the end of a turn)."""
-        self.connections = 0
+        self.status = "starting"
         self.hardware: Hardware | None = None
         self.engine: AudioEngine | None = None
         self.tools: ToolBox | None = None
+        self.connection: ConnectionManager | None = None
+        self.camera_allowed = False
+        self.frames_sent = 0
+        self._saved_muted = False
+        self._saved_handle: Handle | None = None
+        self._button_held = False
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
-        self._uplink: asyncio.Queue[bytes] = asyncio.Queue(UPLINK_QUEUE_CHUNKS)
-        self._link: LiveLink | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping = False
 
     @property
     def phase(self) -> Phase:
@@ -87,16 +101,19 @@ class Daemon:
         """Ask the device to listen (like a button tap). Thread: event loop."""
         self.post(ev.WakeRequested("request"))
 
+    # ------------------------------------------------------------------ run
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; raises if a task fails unexpectedly (a bug)."""
         loop = self._loop = asyncio.get_running_loop()
         set_phase(self.phase.value)
 
-        def on_button() -> None:  # a gpiozero thread: only bridge into the loop
-            loop.call_soon_threadsafe(self.post, ev.WakeRequested("button"))
+        def on_button(what: str) -> None:  # a gpiozero thread: only bridge into the loop
+            loop.call_soon_threadsafe(self._on_button, what)
 
         hw = self.hardware = open_hardware(self.settings, on_button=on_button)
         try:
+            self._restore()
             self.tools = ToolBox(hw.outputs)
             audio = self.settings.audio
             self.engine = AudioEngine(
@@ -109,7 +126,12 @@ class Daemon:
                 on_drained=lambda: self.post(ev.PlaybackDrained()),
             )
             self.engine.start()
-            await self._supervise(stop, hw)
+            self.connection = self._connection_manager()
+            self.conversation.start()
+            await self._run_commands()
+            if self._saved_muted:
+                self.post(ev.MuteRequested(True, "restored"))
+            await self._supervise(stop, hw, self.connection)
         finally:
             for handle in self._timers.values():
                 handle.cancel()
@@ -118,11 +140,43 @@ class Daemon:
             hw.close()  # outputs to their safe state
             _LOGGER.info("stopped")
 
-    async def _supervise(self, stop: asyncio.Event, hw: Hardware) -> None:
+    def _restore(self) -> None:
+        saved = self.store.load("muted") or {}
+        self._saved_muted = bool(saved.get("muted", False))
+        usage = self.store.load("usage") or {}
+        if usage.get("day") == self.meter.day:
+            self.meter.used_today = int(usage.get("tokens", 0))
+        handle = self.store.load("resumption") or {}
+        if isinstance(handle.get("handle"), str) and isinstance(handle.get("seen_at"), (int, float)):
+            self._saved_handle = Handle(handle["handle"], float(handle["seen_at"]))
+            if self._saved_handle.usable(time.time()):
+                _LOGGER.info("resuming the session saved at %s", time.ctime(self._saved_handle.seen_at))
+        if not (self.meter.camera_allowed and self.meter.turns_allowed):
+            self.post(ev.BudgetChanged(self.meter.camera_allowed, self.meter.turns_allowed))
+
+    def _connection_manager(self) -> ConnectionManager:
+        live = self.settings.live
+        client = LiveClient(
+            live, self.settings.listening, self.tools.specs if self.tools else [], ssl_context=self.ssl_context
+        )
+        chunk_s = self.settings.audio.chunk_ms / 1000
+        return ConnectionManager(
+            client,
+            self.credential,
+            Resumption(self._saved_handle),
+            post=self.post,
+            busy=lambda: self.conversation.busy,
+            on_handle=self._save_handle,
+            on_usage=self.meter.report,
+            on_status=self._set_status,
+            max_buffered_chunks=int(live.handover_buffer_s / chunk_s),
+        )
+
+    async def _supervise(self, stop: asyncio.Event, hw: Hardware, connection: ConnectionManager) -> None:
         tasks = [
-            asyncio.create_task(self._session_loop(), name="live-session"),
+            asyncio.create_task(connection.run(), name="live-connection"),
             asyncio.create_task(self._conversation_loop(), name="conversation"),
-            asyncio.create_task(self._uplink_loop(), name="uplink"),
+            asyncio.create_task(self._day_loop(), name="budget-day"),
         ]
         if self.settings.camera.backend != "off":
             tasks.append(asyncio.create_task(self._camera_loop(), name="camera"))
@@ -136,9 +190,7 @@ class Daemon:
                 for task in done:
                     if task is not stopper and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]  # a bug: end the daemon, systemd restarts it
-            self._stopping = True
-            if self._link is not None:  # say goodbye (1000) rather than vanish
-                await asyncio.wait_for(self._link.close(), 2.0)
+            await connection.close()  # say goodbye (1000) rather than vanish
         finally:
             for task in [stopper, *tasks]:
                 task.cancel()
@@ -146,68 +198,38 @@ class Daemon:
 
     # -------------------------------------------------------------- tasks
 
-    async def _session_loop(self) -> None:
-        """Connect, pump server events into the inbox, reconnect with backoff. Never returns."""
-        client = LiveClient(
-            self.settings.live, self.api_key, self.tools.specs if self.tools else [], ssl_context=self.ssl_context
-        )
-        next_delay = backoff_delays()
-        while True:
-            started = time.monotonic()
-            reason = "closed"
-            try:
-                async with client.connect() as link:
-                    self._link = link
-                    self.connections += 1
-                    _LOGGER.info("connected to the Live API (model %s)", self.settings.live.model)
-                    self.post(ev.SessionConnected())
-                    async for event in link.events():
-                        self.post(event)
-            except LinkClosed as e:
-                reason = str(e)
-            finally:
-                if self._link is not None:
-                    self._link = None
-                    self.post(ev.SessionDisconnected(reason))
-            if self._stopping:
-                return
-            if time.monotonic() - started > STABLE_CONNECTION_S:
-                next_delay = backoff_delays()
-            delay = next_delay()
-            _LOGGER.warning("Live connection ended (%s); reconnecting in %.1f s", reason, delay)
-            await asyncio.sleep(delay)
-
     async def _conversation_loop(self) -> None:
         while True:
             event = await self._inbox.get()
             self.conversation.receive(event)
             if isinstance(event, ev.PlaybackDrained):
                 self.turns_played += 1
-            for command in self.conversation.commands_to_run():
-                await self._run(command)
+            elif isinstance(event, ev.TurnCompleted):
+                self._count_turn()
+            await self._run_commands()
 
-    async def _uplink_loop(self) -> None:
+    async def _run_commands(self) -> None:
+        for command in self.conversation.commands_to_run():
+            await self._run(command)
+
+    async def _day_loop(self) -> None:
+        """At midnight the budget starts again."""
         while True:
-            chunk = await self._uplink.get()
-            link = self._link
-            if link is None or self.engine is None or not self.engine.uplink_enabled:
-                continue
-            try:
-                await link.send_audio(chunk)
-            except LinkClosed:
-                continue  # the session loop sees the close and reconnects
+            await asyncio.sleep(60)
+            if self.meter.roll(today()):
+                self.post(ev.BudgetChanged(self.meter.camera_allowed, self.meter.turns_allowed))
 
     async def _camera_loop(self) -> None:
-        """Send at most ``max_fps`` stills while the microphone streams; a failing camera is retried."""
+        """Send at most ``max_fps`` stills while allowed; a failing camera is retried with backoff."""
         settings = self.settings.camera
         interval = 1.0 / settings.max_fps
         camera: Camera | None = None
-        next_delay = backoff_delays(first=5.0, cap=300.0)
+        retry = Backoff(5.0, 300.0)
         last_sent = -interval
         try:
             while True:
-                link, engine = self._link, self.engine
-                if link is None or engine is None or not engine.uplink_enabled:
+                connection = self.connection
+                if connection is None or connection.link is None or not self.camera_allowed:
                     await asyncio.sleep(0.05)
                     continue
                 started = time.monotonic()
@@ -219,18 +241,17 @@ class Daemon:
                         camera = await asyncio.to_thread(open_camera, settings.backend, settings.long_edge_px)
                     jpeg = await asyncio.to_thread(camera.capture_jpeg)
                 except HardwareError as e:
-                    delay = next_delay()
+                    delay = retry.next()
                     _LOGGER.warning("%s; retrying in %.0f s (the conversation goes on without it)", e, delay)
                     if camera is not None:
                         camera.close()
                         camera = None
                     await asyncio.sleep(delay)
                     continue
-                # Re-check: the uplink may have closed while the frame was captured.
-                if self._link is link and engine.uplink_enabled:
+                if self.camera_allowed:  # re-check: listening may have ended during the capture
                     last_sent = started
-                    with contextlib.suppress(LinkClosed):  # the session loop sees the close
-                        await link.send_video(jpeg)
+                    if await connection.send_video(jpeg):
+                        self.frames_sent += 1
         finally:
             if camera is not None:
                 camera.close()
@@ -246,13 +267,60 @@ class Daemon:
 
     def _on_chunk(self, chunk: bytes) -> None:
         """A finished 16 kHz uplink chunk from the audio thread (runs on the loop)."""
-        if self._uplink.full():
-            self._uplink.get_nowait()  # never block capture: drop the oldest
-        self._uplink.put_nowait(chunk)
+        if self.connection is not None and self.engine is not None and self.engine.uplink_enabled:
+            self.connection.push_audio(chunk)
 
-    async def _run(self, command: Command) -> None:
-        engine = self.engine
-        assert engine is not None and self.tools is not None
+    def _on_button(self, what: str) -> None:
+        """Button edges (bridged from gpiozero's threads) → semantic events."""
+        ptt = self.settings.listening.turn_detection == "push_to_talk"
+        if what == "held":
+            self._button_held = True
+            self.post(ev.MuteRequested(None, "button"))
+        elif what == "pressed":
+            self._button_held = False
+            if ptt:
+                self.post(ev.TalkPressed())
+        elif ptt:
+            self.post(ev.TalkReleased())
+        elif not self._button_held:
+            self.post(ev.WakeRequested("button"))  # a tap: acted on at release, so a hold can mean mute
+
+    def _set_status(self, text: str) -> None:
+        self.status = text
+
+    def _save_handle(self, handle: Handle | None) -> None:
+        if handle is None:
+            self.store.delete("resumption")
+        else:
+            self.store.save("resumption", {"handle": handle.value, "seen_at": handle.seen_at})
+
+    def _count_turn(self) -> None:
+        camera, turns = self.meter.camera_allowed, self.meter.turns_allowed
+        used = self.meter.end_turn(today())
+        if used is None:
+            return
+        budget = self.meter.budget
+        _LOGGER.info(
+            "turn %d used %d tokens; %d today%s",
+            used.turn,
+            used.tokens,
+            used.day_total,
+            f" of {budget}" if budget else "",
+            extra={"TURN": used.turn, "TOKENS": used.tokens, "TOKENS_TODAY": used.day_total},
+        )
+        self.store.save("usage", {"day": self.meter.day, "tokens": self.meter.used_today})
+        if (camera, turns) != (self.meter.camera_allowed, self.meter.turns_allowed):
+            if not self.meter.turns_allowed:
+                _LOGGER.warning("daily token budget of %d reached: new turns are refused until tomorrow", budget)
+            elif not self.meter.camera_allowed:
+                _LOGGER.warning("90 %% of the daily token budget used: camera frames stop")
+            self.post(ev.BudgetChanged(self.meter.camera_allowed, self.meter.turns_allowed))
+
+    # ----------------------------------------------------------- commands
+
+    async def _run(self, command: Command) -> None:  # noqa: C901 - one flat dispatch table reads best
+        engine, connection = self.engine, self.connection
+        assert engine is not None and connection is not None and self.tools is not None
         match command:
             case ev.PlayAudio(pcm=pcm):
                 engine.play(pcm)
@@ -263,15 +331,38 @@ class Daemon:
                 if engine.uplink_enabled:
                     _LOGGER.info("microphone streaming off")
                 engine.uplink_enabled = False
-                while not self._uplink.empty():
-                    self._uplink.get_nowait()
+                connection.clear_audio()
+            case ev.SendSignal(kind=kind):
+                connection.push_signal(kind)
+            case ev.SetMuted(muted=muted):
+                connection.muted = muted
+                self.store.save("muted", {"muted": muted})
+                if muted:
+                    _LOGGER.warning("muted: no audio or video leaves the device")
+                else:
+                    _LOGGER.info("unmuted")
+                engine.play(notice("muted" if muted else "unmuted"))
+                engine.finish()
+            case ev.SetCamera(allowed=allowed):
+                self.camera_allowed = allowed and not connection.muted
+            case ev.PlayNotice(name=name):
+                engine.play(notice(name))
+                engine.finish()
+            case ev.Connect():
+                connection.want(True)
+            case ev.Disconnect(reason=reason):
+                _LOGGER.info("closing the Live connection (%s)", reason)
+                connection.want(False)
+            case ev.Reconnect(reason=reason):
+                connection.request_reconnect(reason)
             case ev.FlushPlayback(reason=reason):
                 dropped = engine.flush()
                 _LOGGER.info("playback stopped (%s): dropped %d ms of reply", reason, dropped * 1000 // 24000)
             case ev.FinishPlayback():
                 engine.finish()
             case ev.RunTools(calls=calls):
-                await self._run_tools(calls)
+                connection.push_tool_results([self.tools.call(call) for call in calls])
+                self.post(ev.ToolCallsAnswered(tuple(c.id for c in calls)))
             case ev.LogTranscript(speaker=speaker, text=text):
                 _LOGGER.info("%s: %s", speaker, text)
             case ev.StartTimer(name=name, seconds=seconds):
@@ -284,21 +375,16 @@ class Daemon:
                 set_phase(phase.value)
                 _LOGGER.info("phase: %s", phase.value)
 
-    async def _run_tools(self, calls: tuple[ev.ToolCall, ...]) -> None:
-        assert self.tools is not None
-        results = [self.tools.call(call) for call in calls]
-        link = self._link
-        if link is None:
-            _LOGGER.warning("tool results for %s not sent: not connected", [c.id for c in calls])
-            return
-        try:
-            await link.send_tool_results(results)
-        except LinkClosed as e:
-            _LOGGER.warning("tool results not sent: %s", e)
-            return
-        self.post(ev.ToolCallsAnswered(tuple(c.id for c in calls)))
-
     def _cancel_timer(self, name: str) -> None:
         handle = self._timers.pop(name, None)
         if handle is not None:
             handle.cancel()
+
+
+def api_key_credential(key: str) -> Credential:
+    """A credential source that always answers with the same API key."""
+
+    async def credential() -> str:
+        return key
+
+    return credential

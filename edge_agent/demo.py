@@ -16,12 +16,10 @@ import wave
 from importlib import resources
 from pathlib import Path
 
-from pydantic import SecretStr
-
-from edge_agent.daemon import Daemon
+from edge_agent.daemon import Daemon, api_key_credential
 from edge_agent.live import demo_script as script
 from edge_agent.live.fake_server import FakeLiveServer
-from edge_agent.settings import ApiKey, settings_from_mapping
+from edge_agent.settings import settings_from_mapping
 
 DEMO_TIMEOUT_S = 60.0
 LEAD_SILENCE_S = 1.5
@@ -34,6 +32,7 @@ def demo_settings(out: Path, base_url: str, question_wav: Path) -> dict[str, obj
     return {
         "live": {"base_url": base_url},
         "hardware": {"backend": "simulated"},
+        "daemon": {"state_dir": str(out / "state")},
         "listening": {"mode": "on_wake", "idle_timeout_s": 8.0},
         "button": {"pin": 27},
         "simulated": {
@@ -54,8 +53,7 @@ async def _conversation(out: Path, question: Path) -> list[str]:
     key = secrets.token_urlsafe(24)
     async with FakeLiveServer(script.demo_script(), api_key=key) as server:
         settings = settings_from_mapping(demo_settings(out, server.base_url, question), source="<demo>")
-        api_key = ApiKey("the demo's fake server", SecretStr(key))
-        daemon = Daemon(settings, api_key, ssl_context=server.client_ssl_context())
+        daemon = Daemon(settings, api_key_credential(key), ssl_context=server.client_ssl_context(), environ={})
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop), name="daemon")
         deadline = time.monotonic() + DEMO_TIMEOUT_S

@@ -16,16 +16,34 @@ from typing import Any
 
 
 class Phase(enum.Enum):
-    """Where the conversation is. Exactly one at a time; every log line carries it."""
+    """Where the conversation is. Exactly one at a time; every log line carries it.
+
+    Precedence when several apply: muted > error > connecting/reconnecting > responding >
+    listening > standby.
+    """
 
     CONNECTING = "connecting"
-    """No Live connection yet (starting, or reconnecting after a drop)."""
+    """Opening the first Live connection (or one after an idle close), audio is buffered."""
     STANDBY = "standby"
-    """Connected, microphone not streaming; waiting for a wake (button)."""
+    """Microphone not streaming; waiting for a wake. The connection may be closed (idle)."""
     LISTENING = "listening"
     """Microphone audio is streaming to the model."""
     RESPONDING = "responding"
     """The model is answering: audio playing and/or tool calls running."""
+    MUTED = "muted"
+    """Privacy mute: no audio or video byte leaves the device."""
+    RECONNECTING = "reconnecting"
+    """The connection dropped or is being rotated; captured audio is held and sent on reconnect."""
+    ERROR = "error"
+    """Something a person must fix (e.g. the API key was refused); retrying slowly."""
+
+
+class ConnectAction(enum.Enum):
+    """How the session layer will reconnect after a close (see :mod:`edge_agent.live.retry`)."""
+
+    RESUME = "resume"
+    FRESH = "fresh"
+    NEEDS_PERSON = "needs_person"
 
 
 class Droppable:
@@ -65,12 +83,17 @@ class ToolResult:
 class SessionConnected:
     """The Live connection is set up (``setupComplete`` received)."""
 
+    resumed: bool = False
+
 
 @dataclass(frozen=True, slots=True)
 class SessionDisconnected:
-    """The Live connection ended; ``reason`` is for the log."""
+    """The Live connection ended; ``reason`` is for the log, ``action`` says what happens next."""
 
     reason: str
+    action: ConnectAction = ConnectAction.RESUME
+    handover: bool = False
+    """A planned rotation (goAway, watchdog): the session resumes at once, tool calls stay pending."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +101,32 @@ class WakeRequested:
     """Someone asked the device to listen (button tap, control socket)."""
 
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class TalkPressed:
+    """Push-to-talk: the button went down (the user starts talking)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TalkReleased:
+    """Push-to-talk: the button came up (the user stopped talking)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MuteRequested:
+    """Mute (True), unmute (False) or toggle (None), from ``source`` (button, ctl, restored state)."""
+
+    muted: bool | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetChanged:
+    """The daily token budget moved: ``camera`` False = stop frames, ``turns`` False = refuse turns."""
+
+    camera: bool
+    turns: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +210,10 @@ Event = (
     SessionConnected
     | SessionDisconnected
     | WakeRequested
+    | TalkPressed
+    | TalkReleased
+    | MuteRequested
+    | BudgetChanged
     | ModelAudioReceived
     | InputTranscribed
     | OutputTranscribed
@@ -186,6 +239,56 @@ class StartUplink:
 @dataclass(frozen=True, slots=True)
 class StopUplink:
     """Stop sending microphone audio (nothing leaves the device until StartUplink)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendSignal:
+    """Send a control message in order with the microphone audio.
+
+    ``kind``: ``"activity_start"``, ``"activity_end"`` (push-to-talk) or ``"audio_stream_end"`` (mute).
+    """
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """Open a Live connection if none is open (resuming when a handle is usable). Idempotent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Close the Live connection and do not reconnect until Connect (idle: costs nothing)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Drop this connection and resume on a new one (the session looks wedged)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetMuted:
+    """Privacy state changed: close or open the gate for every audio/video byte; persist it."""
+
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetCamera:
+    """Allow or stop camera frames (the budget, mute and listening decide)."""
+
+    allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PlayNotice:
+    """Play a short local sound that needs no network, e.g. ``"budget"``, ``"muted"``."""
+
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +350,13 @@ class PhaseEntered:
 Command = (
     StartUplink
     | StopUplink
+    | SendSignal
+    | Connect
+    | Disconnect
+    | Reconnect
+    | SetMuted
+    | SetCamera
+    | PlayNotice
     | PlayAudio
     | FlushPlayback
     | FinishPlayback

@@ -43,6 +43,7 @@ __all__ = [
     "AudioSettings",
     "ButtonSettings",
     "CameraSettings",
+    "DaemonSettings",
     "HardwareSettings",
     "ListeningSettings",
     "LiveSettings",
@@ -129,6 +130,24 @@ class LiveSettings(_Section):
         "Use the tools to switch the outputs when asked."
     )
     """System instruction sent at the start of every session."""
+    auth: Literal["api_key", "ephemeral"] = "api_key"
+    """"api_key" = connect with the API key; "ephemeral" = fetch a short-lived token from token_url first."""
+    token_url: Annotated[str, Field(pattern=r"^(https://\S+)?$"), Expect('"" or a URL starting with https://')] = ""
+    """auth = "ephemeral": the HTTPS endpoint (`edge-agent token-server`) that mints tokens for this device."""
+    device_secret_file: OptionalPath = None
+    """auth = "ephemeral": file holding this device's secret for the token server (keep it mode 0600)."""
+    daily_token_budget: Annotated[int, Field(ge=0)] = 0
+    """Tokens a day (local time) before the camera stops (at 90 %) and new turns are refused (100 %); 0 = no limit."""
+    reply_timeout_s: Annotated[float, Field(ge=0, le=600)] = 20.0
+    """Session watchdog: reconnect when the model owes a reply and sends nothing for this long; 0 = off."""
+    keepalive_interval_s: Annotated[float, Field(gt=0, le=300)] = 20.0
+    """WebSocket ping interval."""
+    keepalive_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    """How long to wait for a pong before the connection counts as dead (the service can take 30 s)."""
+    context_compression: bool = True
+    """Sliding-window context compression, so sessions are not capped at 15 minutes (2 with video)."""
+    handover_buffer_s: Annotated[float, Field(ge=0, le=60)] = 5.0
+    """Microphone audio held while (re)connecting and sent on the new connection; older audio is dropped."""
 
 
 class HardwareSettings(_Section):
@@ -168,6 +187,18 @@ class ListeningSettings(_Section):
     """"always" = stream the microphone whenever connected; "on_wake" = only after a button press."""
     idle_timeout_s: Annotated[float, Field(gt=0, le=300)] = 8.0
     """on_wake: seconds of listening with no reply before returning to standby."""
+    disconnect_after_s: Annotated[float, Field(ge=0, le=86400)] = 120.0
+    """on_wake: seconds in standby before the connection is closed, so idle costs nothing; 0 = stay connected."""
+    turn_detection: Literal["auto", "push_to_talk"] = "auto"
+    """"auto" = the server detects speech (VAD); "push_to_talk" = hold the button while speaking."""
+    vad_start_sensitivity: Literal["default", "high", "low"] = "default"
+    """auto: how easily speech is detected as starting ("high" = more easily)."""
+    vad_end_sensitivity: Literal["default", "high", "low"] = "default"
+    """auto: how easily speech is detected as ended ("high" = ends sooner)."""
+    vad_prefix_padding_ms: Annotated[int, Field(ge=0, le=5000)] = 0
+    """auto: ms of speech needed before start of speech is committed; 0 = the server's default."""
+    vad_silence_duration_ms: Annotated[int, Field(ge=0, le=10000)] = 0
+    """auto: ms of silence before end of speech is committed; 0 = the server's default."""
 
 
 class ButtonSettings(_Section):
@@ -179,6 +210,15 @@ class ButtonSettings(_Section):
     """true = internal pull-up, button wired to ground; false = pull-down, button wired to 3.3 V."""
     bounce_ms: Annotated[int, Field(ge=0, le=1000)] = 30
     """Debounce time in milliseconds."""
+    mute_hold_s: Annotated[float, Field(gt=0, le=30)] = 3.0
+    """Holding the button this long toggles the privacy mute."""
+
+
+class DaemonSettings(_Section):
+    """Where the daemon keeps what survives a restart."""
+
+    state_dir: OptionalPath = None
+    """Mute state, resumption handle and token use; "" = $STATE_DIRECTORY (systemd) or /var/lib/edge-agent."""
 
 
 class SimulatedSettings(_Section):
@@ -242,6 +282,8 @@ class Settings(_Section):
     """The push button that wakes the speaker."""
     camera: CameraSettings = Field(default_factory=CameraSettings)
     """Camera stills for the model."""
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    """What survives a restart."""
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
     """Stand-ins for the hardware when hardware.backend = "simulated"."""
     outputs: Annotated[tuple[OutputSettings, ...], BeforeValidator(_as_tuple)] = ()

@@ -18,12 +18,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
-from pydantic import SecretStr
 
-from edge_agent.daemon import Daemon
+from edge_agent.daemon import Daemon, api_key_credential
 from edge_agent.live.fake_script import Script
 from edge_agent.live.fake_server import FakeLiveServer
-from edge_agent.settings import ApiKey, Settings, settings_from_mapping
+from edge_agent.settings import Settings, settings_from_mapping
 
 SCALE = float(os.environ.get("EDGE_AGENT_TEST_TIME_SCALE", "1"))
 API_KEY = "test-key-0123456789"
@@ -79,6 +78,7 @@ def base_config(tmp_path: Path, base_url: str, **sections: dict[str, Any]) -> di
         "live": {"base_url": base_url, "model": "test-model", "voice": "Kore", "system_instruction": "Be brief."},
         "hardware": {"backend": "simulated"},
         "listening": {"mode": "always"},
+        "daemon": {"state_dir": str(tmp_path / "state")},
         "simulated": {
             "speaker_wav": str(tmp_path / "speaker.wav"),
             "gpio_log": str(tmp_path / "gpio.jsonl"),
@@ -107,12 +107,12 @@ class Running:
 
 
 @asynccontextmanager
-async def running_daemon(script: Script, config: dict[str, Any]) -> AsyncIterator[Running]:
+async def running_daemon(script: Script, config: dict[str, Any], *, api_key: str = API_KEY) -> AsyncIterator[Running]:
     """Start the fake server (TLS on loopback) and the real daemon; stop both on exit."""
     async with FakeLiveServer(script, api_key=API_KEY) as server:
         config["live"]["base_url"] = server.base_url
         settings = settings_from_mapping(config, source="<test>")
-        daemon = Daemon(settings, ApiKey("test", SecretStr(API_KEY)), ssl_context=server.client_ssl_context())
+        daemon = Daemon(settings, api_key_credential(api_key), ssl_context=server.client_ssl_context(), environ={})
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop), name="daemon")
         try:

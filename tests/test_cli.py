@@ -119,7 +119,7 @@ def test_run_against_the_fake_server_process_then_sigterm_shuts_down_cleanly(tmp
         config = tmp_path / "edge-agent.toml"
         config.write_text(
             f'[live]\nbase_url = "{base_url}"\nca_file = "{ca}"\n'
-            '[hardware]\nbackend = "simulated"\n[listening]\nmode = "always"\n'
+            f'[hardware]\nbackend = "simulated"\n[listening]\nmode = "always"\n[daemon]\nstate_dir = "{tmp_path}"\n'
             f'[simulated]\nspeaker_wav = "{tmp_path / "speaker.wav"}"\ngpio_log = "{tmp_path / "gpio.jsonl"}"\n'
             '[[outputs]]\nname = "fan"\nkind = "relay"\npin = 22\nactive_high = false\ninitial = true\n'
         )
@@ -130,9 +130,9 @@ def test_run_against_the_fake_server_process_then_sigterm_shuts_down_cleanly(tmp
         deadline = time.monotonic() + 30 * SCALE
         log = ""
         assert daemon.stderr is not None
-        while "microphone streaming on" not in log and time.monotonic() < deadline:
+        while "connected to the Live API" not in log and time.monotonic() < deadline:
             log += daemon.stderr.readline()
-        assert "microphone streaming on" in log, log
+        assert "connected to the Live API" in log, log
         daemon.send_signal(signal.SIGTERM)
         rest = daemon.communicate(timeout=20 * SCALE)[1]
         assert daemon.returncode == 0, log + rest

@@ -7,7 +7,6 @@ simulated backend runs anywhere gpiozero and numpy do.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from edge_agent.audio_engine import AudioDevice
-from edge_agent.hardware.gpio import ButtonInput, Outputs
+from edge_agent.hardware.gpio import ButtonEvent, ButtonInput, Outputs
 from edge_agent.hardware.simulated import MIC_RATE, GpioLog, SimulatedAudio, read_wav_mono
 from edge_agent.settings import Settings
 
@@ -37,11 +36,18 @@ class Hardware:
 
     def tap_button(self) -> None:
         """Press and release the simulated button (drives the mock pin). Thread: event loop."""
+        self.press_button(True)
+        self.press_button(False)
+
+    def press_button(self, down: bool) -> None:
+        """Push (True) or let go of (False) the simulated button. Thread: event loop."""
         if not isinstance(self.pin_factory, MockFactory) or self.button is None:
-            raise RuntimeError("only a simulated button can be tapped in software")
+            raise RuntimeError("only a simulated button can be pressed in software")
         pin = self.pin_factory.pin(self.button.pin)
-        pin.drive_low()
-        pin.drive_high()
+        if down == self.button.pull_up:  # pulled up: pressing pulls the pin low
+            pin.drive_low()
+        else:
+            pin.drive_high()
 
     def close(self) -> None:
         """Outputs to their safe state, pins released, logs closed. Idempotent."""
@@ -56,8 +62,8 @@ class Hardware:
             self.pin_factory.close()
 
 
-def open_hardware(settings: Settings, *, on_button: Callable[[], None]) -> Hardware:
-    """Open the configured backend. ``on_button`` runs in a gpiozero thread.
+def open_hardware(settings: Settings, *, on_button: ButtonEvent) -> Hardware:
+    """Open the configured backend. ``on_button`` runs in a gpiozero thread (see ButtonInput).
 
     Raises ConfigError (bad simulated file paths) or HardwareError (pins taken).
     The audio device itself is opened later, by the audio thread, with retries.

@@ -107,31 +107,39 @@ class Outputs:
             self._on_change(name, self._settings[name].pin, bool(self._devices[name].value))
 
 
-class ButtonInput:
-    """The wake button, debounced by gpiozero.
+ButtonEvent = Callable[[str], None]
+"""Called with ``"pressed"``, ``"released"`` or ``"held"`` (held for ``mute_hold_s``)."""
 
-    ``on_press`` runs in a gpiozero thread: it must only bridge into the event loop
-    (``loop.call_soon_threadsafe``), nothing else.
+
+class ButtonInput:
+    """The push button, debounced by gpiozero: pressed, released, and held for ``mute_hold_s``.
+
+    ``on_event`` runs in a gpiozero thread (``"held"`` in its hold thread): it must only
+    bridge into the event loop (``loop.call_soon_threadsafe``), nothing else.
     """
 
-    def __init__(self, settings: ButtonSettings, on_press: Callable[[], None], *, pin_factory: Any = None) -> None:
+    def __init__(self, settings: ButtonSettings, on_event: ButtonEvent, *, pin_factory: Any = None) -> None:
         assert settings.pin is not None
         self.pin = settings.pin
+        self.pull_up = settings.pull_up
         try:
             self._button = Button(
                 settings.pin,
                 pull_up=settings.pull_up,
                 bounce_time=settings.bounce_ms / 1000 or None,
+                hold_time=settings.mute_hold_s,
                 pin_factory=pin_factory,
             )
         except GPIOZeroError as e:
             raise HardwareError(f"cannot claim GPIO for the button (BCM {settings.pin}): {e}") from e
-        self._button.when_pressed = on_press
+        self._button.when_pressed = lambda: on_event("pressed")
+        self._button.when_released = lambda: on_event("released")
+        self._button.when_held = lambda: on_event("held")
         _LOGGER.info("button ready on BCM %d", settings.pin)
 
     def close(self) -> None:
         """Release the pin. Idempotent."""
-        self._button.when_pressed = None
+        self._button.when_pressed = self._button.when_released = self._button.when_held = None
         self._button.close()
 
 

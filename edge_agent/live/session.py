@@ -14,6 +14,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import websockets
 from google import genai
@@ -22,12 +23,31 @@ from google.genai import types
 
 from edge_agent import events as ev
 from edge_agent.errors import SessionError
-from edge_agent.settings import ApiKey, LiveSettings
+from edge_agent.settings import ListeningSettings, LiveSettings
 from edge_agent.tools import ToolSpec
 
 _LOGGER = logging.getLogger(__name__)
 
 AUDIO_IN_MIME = "audio/pcm;rate=16000"
+
+
+@dataclass(frozen=True, slots=True)
+class HandleUpdate:
+    """``sessionResumptionUpdate``: the newest handle, and whether resuming is possible now."""
+
+    handle: str | None
+    resumable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UsageUpdate:
+    """``usageMetadata``: the (cumulative within a turn) total token count."""
+
+    total_tokens: int
+
+
+SessionItem = ev.Event | HandleUpdate | UsageUpdate
+"""What :meth:`LiveLink.events` yields: conversation events, and session bookkeeping."""
 
 
 class LinkClosed(SessionError):
@@ -119,6 +139,22 @@ class LiveLink:
             raise _closed(e) from e
         self.audio_bytes_sent += len(pcm)
 
+    async def send_signal(self, kind: str) -> None:
+        """Send ``activity_start``, ``activity_end`` or ``audio_stream_end``. Raises LinkClosed."""
+        try:
+            if kind == "activity_start":
+                await self._session.send_realtime_input(activity_start=types.ActivityStart())
+            elif kind == "activity_end":
+                await self._session.send_realtime_input(activity_end=types.ActivityEnd())
+            elif kind == "audio_stream_end":
+                await self._session.send_realtime_input(audio_stream_end=True)
+            else:
+                raise ValueError(f"unknown signal {kind!r}")
+        except ValueError:
+            raise
+        except Exception as e:
+            raise _closed(e) from e
+
     async def send_video(self, jpeg: bytes) -> None:
         """Send one camera still (JPEG). Raises LinkClosed."""
         try:
@@ -142,8 +178,8 @@ class LiveLink:
         except Exception as e:  # already closed or broken: nothing left to do
             _LOGGER.debug("closing the Live connection: %s", e)
 
-    async def events(self) -> AsyncIterator[ev.Event]:
-        """Yield events until the connection ends, then raise LinkClosed.
+    async def events(self) -> AsyncIterator[SessionItem]:
+        """Yield events and session updates until the connection ends, then raise LinkClosed.
 
         ``session.receive()`` stops at every turnComplete, so it is called again
         for every turn; only an exception ends this loop.
@@ -151,21 +187,46 @@ class LiveLink:
         try:
             while True:
                 async for message in self._session.receive():
-                    if message.usage_metadata is not None:
-                        _LOGGER.debug("usage: %s", message.usage_metadata.total_token_count)
+                    update = message.session_resumption_update
+                    if update is not None:
+                        yield HandleUpdate(update.new_handle, bool(update.resumable))
+                    if message.usage_metadata is not None and message.usage_metadata.total_token_count:
+                        yield UsageUpdate(message.usage_metadata.total_token_count)
                     for event in translate(message):
                         yield event
         except Exception as e:
             raise _closed(e) from e
 
 
+_START = {"high": types.StartSensitivity.START_SENSITIVITY_HIGH, "low": types.StartSensitivity.START_SENSITIVITY_LOW}
+_END = {"high": types.EndSensitivity.END_SENSITIVITY_HIGH, "low": types.EndSensitivity.END_SENSITIVITY_LOW}
+
+
+def realtime_input_config(listening: ListeningSettings) -> types.RealtimeInputConfig:
+    """Server VAD with the configured tuning, or disabled for push-to-talk (activityStart/End)."""
+    if listening.turn_detection == "push_to_talk":
+        return types.RealtimeInputConfig(automatic_activity_detection=types.AutomaticActivityDetection(disabled=True))
+    return types.RealtimeInputConfig(
+        automatic_activity_detection=types.AutomaticActivityDetection(
+            disabled=False,
+            start_of_speech_sensitivity=_START.get(listening.vad_start_sensitivity),
+            end_of_speech_sensitivity=_END.get(listening.vad_end_sensitivity),
+            prefix_padding_ms=listening.vad_prefix_padding_ms or None,
+            silence_duration_ms=listening.vad_silence_duration_ms or None,
+        )
+    )
+
+
 class LiveClient:
-    """Connects to the Live API with the configured model, voice and tools."""
+    """Connects to the Live API with the configured model, voice, tools and turn detection.
+
+    One google-genai ``Client`` per API key or token (created on first use, reused).
+    """
 
     def __init__(
         self,
         settings: LiveSettings,
-        api_key: ApiKey,
+        listening: ListeningSettings,
         tools: Sequence[ToolSpec],
         *,
         ssl_context: ssl.SSLContext | None = None,
@@ -174,15 +235,30 @@ class LiveClient:
         if ssl_context is None and settings.ca_file is not None:
             ssl_context = ssl.create_default_context()
             ssl_context.load_verify_locations(cafile=str(settings.ca_file))
-        http_options = types.HttpOptions(
-            base_url=settings.base_url or None,
-            api_version=settings.api_version,
-            async_client_args={"ssl": ssl_context} if ssl_context is not None else None,
-        )
-        self._client = genai.Client(api_key=api_key.reveal(), http_options=http_options)
-        self.config = self._connect_config(tools)
+        self._ssl_context = ssl_context
+        self._clients: dict[str, genai.Client] = {}
+        self.config = self._connect_config(tools, listening)
 
-    def _connect_config(self, tools: Sequence[ToolSpec]) -> types.LiveConnectConfig:
+    def _client(self, api_key: str) -> genai.Client:
+        client = self._clients.get(api_key)
+        if client is None:
+            s = self.settings
+            # The websocket keepalive tolerates the service's slow pongs (8-30 s have been measured);
+            # the SDK passes these through to websockets' connect().
+            args: dict[str, object] = {"ping_interval": s.keepalive_interval_s, "ping_timeout": s.keepalive_timeout_s}
+            if self._ssl_context is not None:
+                args["ssl"] = self._ssl_context
+            ephemeral = api_key.startswith("auth_tokens/")
+            http_options = types.HttpOptions(
+                base_url=s.base_url or None,
+                api_version="v1alpha" if ephemeral else s.api_version,  # tokens work on v1alpha only
+                async_client_args=args,
+            )
+            self._clients = {api_key: genai.Client(api_key=api_key, http_options=http_options)}  # one at a time
+            client = self._clients[api_key]
+        return client
+
+    def _connect_config(self, tools: Sequence[ToolSpec], listening: ListeningSettings) -> types.LiveConnectConfig:
         s = self.settings
         declarations = [
             types.FunctionDeclaration(
@@ -204,18 +280,26 @@ class LiveClient:
             input_audio_transcription=types.AudioTranscriptionConfig(),
             output_audio_transcription=types.AudioTranscriptionConfig(),
             tools=[types.Tool(function_declarations=declarations)] if declarations else None,
+            realtime_input_config=realtime_input_config(listening),
             context_window_compression=types.ContextWindowCompressionConfig(
                 trigger_tokens=25600, sliding_window=types.SlidingWindow(target_tokens=12800)
-            ),
+            )
+            if s.context_compression
+            else None,
         )
 
     @contextlib.asynccontextmanager
-    async def connect(self) -> AsyncIterator[LiveLink]:
-        """Open a connection (waits for ``setupComplete``); raises LinkClosed on any failure."""
+    async def connect(self, api_key: str, handle: str | None = None) -> AsyncIterator[LiveLink]:
+        """Open a connection, resuming ``handle`` when given (waits for ``setupComplete``).
+
+        Raises LinkClosed on any failure. Resumption is always requested, so the server
+        keeps sending fresh handles.
+        """
+        config = self.config.model_copy(update={"session_resumption": types.SessionResumptionConfig(handle=handle)})
         try:
-            async with self._client.aio.live.connect(model=self.settings.model, config=self.config) as session:
+            async with self._client(api_key).aio.live.connect(model=self.settings.model, config=config) as session:
                 yield LiveLink(session)
         except LinkClosed:
             raise
-        except (genai_errors.APIError, websockets.WebSocketException, OSError) as e:
-            raise _closed(e) from e
+        except (genai_errors.APIError, websockets.WebSocketException, OSError, ValueError) as e:
+            raise _closed(e) from e  # ValueError: the SDK refused the credential before dialling

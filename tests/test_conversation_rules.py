@@ -1,0 +1,80 @@
+"""Mute, push-to-talk, the token budget and errors in the conversation core (pure tables)."""
+
+from __future__ import annotations
+
+from edge_agent import events as ev
+from edge_agent.events import ConnectAction, Phase
+from tests.test_conversation import feed, kinds, make
+
+
+def test_mute_closes_the_uplink_before_saying_audio_stream_end() -> None:
+    conv = make()
+    feed(conv, ev.SessionConnected())
+    out = feed(conv, ev.MuteRequested(True, "button"))
+    assert out == [
+        ev.StopUplink(),
+        ev.SetCamera(False),
+        ev.SetMuted(True),
+        ev.SendSignal("audio_stream_end"),
+        ev.PhaseEntered(Phase.MUTED),
+    ]
+    assert feed(conv, ev.MuteRequested(True, "ctl")) == []  # idempotent
+
+
+def test_mute_works_offline_and_wins_over_every_other_phase() -> None:
+    conv = make()
+    out = feed(conv, ev.MuteRequested(None, "button"))  # toggle, never connected
+    assert ev.SetMuted(True) in out and conv.phase is Phase.MUTED
+    feed(conv, ev.SessionConnected(), ev.SessionDisconnected("1006"), ev.SessionConnected())
+    assert conv.phase is Phase.MUTED
+    assert ev.StartUplink() not in feed(conv, ev.WakeRequested("button"))  # a wake while muted only blips
+    out = feed(conv, ev.MuteRequested(None, "button"))
+    assert out == [ev.SetMuted(False), ev.StartUplink(), ev.SetCamera(True), ev.PhaseEntered(Phase.LISTENING)]
+
+
+def test_mute_during_a_reply_silences_it() -> None:
+    conv = make()
+    feed(conv, ev.SessionConnected(), ev.ModelAudioReceived(b"\x00\x00"))
+    out = feed(conv, ev.MuteRequested(True, "button"))
+    assert out[0] == ev.FlushPlayback("mute")
+
+
+def test_push_to_talk_frames_the_audio_with_activity_signals() -> None:
+    conv = make(mode="on_wake", turn_detection="push_to_talk", disconnect_after_s=0)
+    feed(conv, ev.SessionConnected())
+    assert feed(conv, ev.TalkPressed()) == [
+        ev.StartUplink(),
+        ev.SetCamera(True),
+        ev.SendSignal("activity_start"),
+        ev.PhaseEntered(Phase.LISTENING),
+    ]
+    out = feed(conv, ev.TalkReleased())
+    assert out[:3] == [ev.SendSignal("activity_end"), ev.StopUplink(), ev.SetCamera(False)]
+    assert feed(conv, ev.TalkReleased()) == []  # a stray release sends nothing
+
+
+def test_a_long_hold_while_talking_mutes_and_ends_the_activity() -> None:
+    conv = make(turn_detection="push_to_talk")
+    feed(conv, ev.SessionConnected(), ev.TalkPressed())
+    out = feed(conv, ev.MuteRequested(None, "button"))
+    assert out[:4] == [ev.StopUplink(), ev.SetCamera(False), ev.SetMuted(True), ev.SendSignal("activity_end")]
+    assert feed(conv, ev.TalkReleased()) == []
+
+
+def test_the_budget_stops_the_camera_first_then_refuses_turns_with_a_notice() -> None:
+    conv = make()
+    feed(conv, ev.SessionConnected())
+    assert feed(conv, ev.BudgetChanged(camera=False, turns=True)) == [ev.SetCamera(False)]
+    out = feed(conv, ev.BudgetChanged(camera=False, turns=False))
+    assert out == [ev.PlayNotice("budget"), ev.StopUplink(), ev.PhaseEntered(Phase.STANDBY)]
+    assert feed(conv, ev.WakeRequested("button")) == [ev.PlayNotice("budget")]
+    out = feed(conv, ev.BudgetChanged(camera=True, turns=True))  # the next day
+    assert out == [ev.StartUplink(), ev.SetCamera(True), ev.PhaseEntered(Phase.LISTENING)]
+
+
+def test_an_auth_error_shows_as_error_until_a_connection_works() -> None:
+    conv = make()
+    feed(conv, ev.SessionDisconnected("auth error: the API key was refused", ConnectAction.NEEDS_PERSON))
+    assert conv.phase is Phase.ERROR and conv.last_error.startswith("auth error")
+    assert kinds(feed(conv, ev.SessionConnected()))[-1] == "PhaseEntered"
+    assert conv.phase is Phase.LISTENING and conv.last_error == ""
