@@ -29,7 +29,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import parse_qs
@@ -81,6 +81,9 @@ class FakeLiveServer:
     run it. ``models``: if given, a setup naming another model is closed with 1008.
     ``ephemeral_tokens``: tokens accepted as ``Authorization: Token <t>`` (or
     ``?access_token=``) on the ``BidiGenerateContentConstrained`` method only.
+    ``token_check``: asked about any other such token; True accepts it (e.g.
+    :meth:`edge_agent.live.fake_rest.FakeRestServer.use_token`, which counts uses). Called on
+    the event loop, so it must not block.
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class FakeLiveServer:
         port: int = 0,
         models: Sequence[str] | None = None,
         ephemeral_tokens: Collection[str] | None = None,
+        token_check: Callable[[str], bool] | None = None,
     ) -> None:
         self.script = script
         self.api_key = api_key
@@ -102,12 +106,17 @@ class FakeLiveServer:
         about 150 MB per hour of streamed 16 kHz audio)."""
         self.sent: list[SentMessage] = []
         """Every message the server sent, in order."""
+        self.credentials: list[dict[str, str]] = []
+        """Per connection (same index as :attr:`connections`), the credentials it presented, unredacted:
+        ``authorization`` and ``x-goog-api-key`` headers, ``key`` and ``access_token`` parameters
+        (only those present). For tests; kept in memory and never saved by :meth:`save_record`."""
         self.script_done = asyncio.Event()
         """Set when the script has run all its steps (at start if there is no script)."""
         self._host = host
         self._port = port
         self._models = None if models is None else {_model_name(m) for m in models}
         self._tokens = frozenset(ephemeral_tokens or ())
+        self._token_check = token_check
         self._ca: trustme.CA | None = None
         self._server: Server | None = None
         self._start_lock = asyncio.Lock()
@@ -209,6 +218,18 @@ class FakeLiveServer:
             for r in field(m.payload, "functionResponses") or []
         ]
 
+    async def drop_connections(self) -> int:
+        """Test verb: abort every open connection with no close frame (the client sees 1006).
+
+        Returns how many were dropped. Like a network failure, unsent data is thrown away.
+        """
+        dropped = 0
+        for index, ws in list(self._open.items()):
+            self.connections[index].dropped = True
+            ws.transport.abort()
+            dropped += 1
+        return dropped
+
     # ASYNC109: the timeout is part of the contract (its value goes into the error message).
     async def wait_script_done(self, timeout: float) -> None:  # noqa: ASYNC109
         """Return when the script has run all its steps.
@@ -254,6 +275,7 @@ class FakeLiveServer:
             opened_t=time.monotonic(),
         )
         self.connections.append(record)
+        self.credentials.append(_credentials(ws.request.headers, parse_qs(query)))
         _LOGGER.info("= connection %d opened: %s", record.index, record.path)
         try:
             await self._converse(ws, record, ws.request.headers, parse_qs(query))
@@ -300,7 +322,8 @@ class FakeLiveServer:
         token = authorization[6:] if authorization.startswith("Token ") else _param(query, "access_token")
         key = headers.get("x-goog-api-key") or _param(query, "key")
         if method.endswith("Constrained") and token is not None:
-            return None if token in self._tokens else UNREGISTERED
+            accepted = token in self._tokens or (self._token_check is not None and self._token_check(token))
+            return None if accepted else UNREGISTERED
         if key is not None:
             return None if key == self.api_key else KEY_INVALID
         return UNREGISTERED
@@ -361,6 +384,12 @@ def _check_path(connection: ServerConnection, request: Request) -> Response | No
 
 def _model_name(model: str) -> str:
     return model if model.startswith("models/") else f"models/{model}"
+
+
+def _credentials(headers: Headers, query: dict[str, list[str]]) -> dict[str, str]:
+    found = {name: headers.get(name) for name in ("authorization", "x-goog-api-key")}
+    found |= {name: _param(query, name) for name in ("key", "access_token")}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def _param(query: dict[str, list[str]], name: str) -> str | None:
