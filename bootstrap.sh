@@ -15,6 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc pkg-config libasound2-dev libsystemd-dev)
+# Only for `test`: the tests check systemd/edge-agent.service with systemd-analyze (package
+# systemd) and lint hw/install.sh with shellcheck (tests/test_systemd_unit.py, test_install.py).
+APT_TEST_PACKAGES=(systemd shellcheck)
 VENV=.venv
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
@@ -59,6 +62,7 @@ setup_venv() {
 
 task="${1:-start}"
 shift || true
+if [ "$task" = test ]; then APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}"); fi
 install_apt
 setup_venv
 case "$task" in
