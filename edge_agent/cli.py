@@ -13,9 +13,10 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from edge_agent import __version__
-from edge_agent.errors import EX_CONFIG, EX_OK, ConfigError, EdgeAgentError, exit_code_for
+from edge_agent import __version__, cli_tools
+from edge_agent.errors import EX_CONFIG, EX_OK, EX_USAGE, ConfigError, EdgeAgentError, exit_code_for
 from edge_agent.logging_setup import setup_logging
 from edge_agent.settings import ApiKey, Settings, config_path, load_api_key, load_settings, render_settings
 
@@ -46,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument("--api-key", default="fake-api-key", help="the key clients must present")
     fake.add_argument("--ca-out", metavar="PATH", help="write the server's CA certificate (PEM) here")
     fake.add_argument("--record", metavar="PATH", help="on exit, write every client message here (JSON lines)")
+    ctl = sub.add_parser("ctl", help="talk to the running daemon over its control socket")
+    ctl.add_argument("action", choices=["status", "wake", "mute", "unmute", "say", "outputs"])
+    ctl.add_argument("text", nargs="?", help="for say: what to tell the model")
+    tokens = sub.add_parser("token-server", help="mint ephemeral tokens for devices (runs on the owner's server)")
+    tokens.add_argument("--config", metavar="PATH", help=config_help)
+    tokens.add_argument("--listen", default="0.0.0.0:8443", metavar="HOST:PORT", help="default 0.0.0.0:8443")
+    tokens.add_argument("--cert", type=Path, required=True, metavar="PEM", help="TLS certificate chain")
+    tokens.add_argument("--key", type=Path, required=True, metavar="PEM", help="TLS private key")
+    tokens.add_argument("--device-secrets", type=Path, required=True, metavar="FILE", help="one device secret a line")
+    tokens.add_argument("--rate", type=int, default=30, metavar="N", help="tokens a minute per device (default 30)")
     return parser
 
 
@@ -63,7 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args.out)
         if args.command == "fake-server":
-            return _fake_server(args)
+            return cli_tools.fake_server(args)
+        if args.command == "ctl":
+            if (args.action == "say") != bool(args.text):
+                print("edge-agent ctl: say takes the TEXT to send; the other actions take none", file=sys.stderr)
+                return EX_USAGE
+            return cli_tools.ctl(args.action, args.text)
+        if args.command == "token-server":
+            return cli_tools.token_server(load_settings(config_path(args.config, os.environ)), args)
     except ConfigError as e:
         print(f"edge-agent: configuration error: {e}", file=sys.stderr)
         return EX_CONFIG
@@ -86,63 +104,21 @@ def _check_config(config: str | None) -> int:
     return EX_OK
 
 
-def _require_key(settings: Settings, api_key: ApiKey | None) -> ApiKey:
-    if api_key is None:
-        raise ConfigError(
-            settings.source,
-            "live.api_key_file",
-            "an API key: the systemd credential gemini-api-key, a file named by live.api_key_file, or $GEMINI_API_KEY",
-            "none of them is set",
-        )
-    return api_key
-
-
 def _run(config: str | None) -> int:
-    from edge_agent.daemon import Daemon, api_key_credential
+    from edge_agent.credentials import credential_for
+    from edge_agent.daemon import Daemon
 
-    settings, maybe_key = _load(config)
-    api_key = _require_key(settings, maybe_key)
+    settings = load_settings(config_path(config, os.environ))
+    credential = credential_for(settings)
 
     async def serve() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        daemon = Daemon(settings, api_key_credential(api_key.reveal()))
+        daemon = Daemon(settings, credential)
         await daemon.run(stop)
 
     _LOGGER.info("edge-agent %s starting (config %s)", __version__, settings.source)
-    asyncio.run(serve())
-    return EX_OK
-
-
-def _fake_server(args: argparse.Namespace) -> int:
-    from edge_agent.live.fake_script import load_script
-    from edge_agent.live.fake_server import FakeLiveServer
-
-    try:
-        script = load_script(args.script)
-    except (ValueError, OSError) as e:
-        raise ConfigError("--script", "script", "a built-in script name or a JSON script file", str(e)) from e
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        server = FakeLiveServer(script, api_key=args.api_key, port=args.port)
-        await server.start()
-        try:
-            if args.ca_out:
-                server.write_ca(args.ca_out)
-            print(f"fake Live server on {server.base_url} (api key {args.api_key!r})", flush=True)
-            if args.ca_out:
-                print(f"CA certificate: {args.ca_out}", flush=True)
-            await stop.wait()
-        finally:
-            await server.close()
-            if args.record:
-                server.save_record(args.record)
-
     asyncio.run(serve())
     return EX_OK

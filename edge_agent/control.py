@@ -14,7 +14,8 @@ that raises all get ``{"ok": false, "error": …}``, and the server carries on. 
 permissions: mode 0660, group ``edge-agent`` when that group exists.
 
 :class:`ControlServer` runs on the daemon's event loop and calls a :class:`ControlHandler`;
-:func:`request` is the CLI's blocking client; :func:`format_status` renders ``ctl status``.
+:func:`request` is the CLI's blocking client. :func:`format_status`, which renders ``ctl status``,
+lives in :mod:`edge_agent.control_format` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -33,7 +34,32 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from edge_agent.control_format import STATUS_ORDER, format_status
 from edge_agent.errors import EdgeAgentError
+
+__all__ = [
+    "COMMANDS",
+    "CONTROL_GROUP",
+    "DEFAULT_SOCKET",
+    "MAX_REQUEST_BYTES",
+    "MAX_RESPONSE_BYTES",
+    "SOCKET_ENV",
+    "SOCKET_MODE",
+    "STATUS_ORDER",
+    "BadRequest",
+    "ControlError",
+    "ControlHandler",
+    "ControlPermissionDenied",
+    "ControlProtocolError",
+    "ControlServer",
+    "ControlTimeout",
+    "DaemonNotRunning",
+    "JsonObject",
+    "format_status",
+    "parse_request",
+    "request",
+    "socket_path",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -369,70 +395,3 @@ def request(path: Path, command: str, text: str | None = None, timeout: float = 
     if not isinstance(response, dict) or not isinstance(response.get("ok"), bool):
         raise ControlProtocolError(f"edge-agent sent an unexpected answer: {data[:200]!r}")
     return response
-
-
-STATUS_ORDER = ("phase", "muted", "connection", "model", "uptime_s", "last_error", "tokens", "audio", "outputs")
-"""``ctl status`` shows these keys first, in this order; any other key follows, sorted."""
-
-
-def format_status(status: Mapping[str, Any]) -> str:
-    """Render a ``status`` response as aligned, readable lines (no trailing newline). Pure.
-
-    Known keys (:data:`STATUS_ORDER`) come first in a fixed order, unknown keys after them
-    alphabetically; ``ok`` is left out. Nested objects become indented blocks. Booleans read
-    ``yes``/``no``, None ``-``; ``*_s`` keys are durations and ``*_ms`` keys milliseconds.
-    """
-    known = [key for key in STATUS_ORDER if key in status]
-    unknown = sorted(key for key in status if key not in STATUS_ORDER and key != "ok")
-    return "\n".join(_block({key: status[key] for key in known + unknown}, indent=""))
-
-
-def _block(items: Mapping[str, Any], indent: str) -> list[str]:
-    labels = {key: _label(key) for key in items}
-    width = max((len(label) for label in labels.values()), default=0) + 2
-    lines: list[str] = []
-    for key, value in items.items():
-        head = f"{indent}{labels[key] + ':':<{width}}"
-        if isinstance(value, Mapping) and value:
-            lines.append(head.rstrip())
-            lines.extend(_block(value, indent + "  "))
-        elif isinstance(value, list) and any(isinstance(item, Mapping) for item in value):
-            lines.append(head.rstrip())
-            lines.extend(f"{indent}  - {_value('', item)}" for item in value)
-        else:
-            lines.append(f"{head}{_value(key, value)}")
-    return lines
-
-
-def _label(key: str) -> str:
-    """``last_error`` → ``Last error``, ``uptime_s`` → ``Uptime`` (the value shows the unit)."""
-    stem = key.removesuffix("_ms").removesuffix("_s") or key
-    return stem.replace("_", " ").capitalize()
-
-
-def _value(key: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float) and key.endswith("_ms"):
-        return f"{value:.0f} ms"
-    if isinstance(value, int | float) and key.endswith("_s"):
-        return _duration(float(value))
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".")
-    if isinstance(value, Mapping):
-        return " ".join(f"{k}={_value(k, v)}" for k, v in value.items()) or "-"
-    if isinstance(value, list):
-        return ", ".join(_value(key, item) for item in value) or "-"
-    return str(value)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"

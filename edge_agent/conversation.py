@@ -116,6 +116,11 @@ class Conversation:
                 self._on_talk(pressed=False)
             case ev.MuteRequested(muted=muted):
                 self._on_mute(not self.muted if muted is None else muted)
+            case ev.TextRequested(text=text):
+                if not self.muted and self.turns_allowed:
+                    self._on_wake()  # the answer may invite a reply: open the window
+                    self._emit(ev.SendText(text))
+                    self._expect_reply()
             case ev.BudgetChanged(camera=camera, turns=turns):
                 self.camera_budget = camera
                 if self.turns_allowed and not turns:

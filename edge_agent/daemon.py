@@ -14,30 +14,29 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
+from pathlib import Path
 
 from edge_agent import events as ev
 from edge_agent.audio_engine import AudioEngine
+from edge_agent.camera_feed import CameraFeed
 from edge_agent.conversation import Conversation
-from edge_agent.errors import HardwareError
+from edge_agent.credentials import Credential
 from edge_agent.events import Command, Event, Phase
-from edge_agent.hardware.camera import Camera, open_camera
 from edge_agent.hardware.factory import Hardware, open_hardware
 from edge_agent.live.connection import ConnectionManager
 from edge_agent.live.resumption import Handle, Resumption
-from edge_agent.live.retry import Backoff
 from edge_agent.live.session import LiveClient
 from edge_agent.logging_setup import set_phase
 from edge_agent.notices import notice
+from edge_agent.sd_notify import Notifier
+from edge_agent.service import ServiceInterface
 from edge_agent.settings import Settings
 from edge_agent.state import StateStore, state_dir
 from edge_agent.tools import ToolBox
 from edge_agent.usage import UsageMeter
 
 _LOGGER = logging.getLogger(__name__)
-
-Credential = Callable[[], Awaitable[str]]
-"""Returns what to connect with: the API key, or a fresh ephemeral token."""
 
 
 def today() -> str:
@@ -58,6 +57,8 @@ class Daemon:
         *,
         ssl_context: ssl.SSLContext | None = None,
         environ: Mapping[str, str] | None = None,
+        notifier: Notifier | None = None,
+        control_socket: Path | None = None,
     ) -> None:
         self.settings = settings
         self.credential = credential
@@ -80,13 +81,20 @@ class Daemon:
         self.tools: ToolBox | None = None
         self.connection: ConnectionManager | None = None
         self.camera_allowed = False
-        self.frames_sent = 0
+        self.camera: CameraFeed | None = None
+        self.connection_task: asyncio.Task[None] | None = None
+        self.service = ServiceInterface(self, notifier=notifier, control_socket=control_socket)
         self._saved_muted = False
         self._saved_handle: Handle | None = None
         self._button_held = False
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def frames_sent(self) -> int:
+        """Camera frames that went out."""
+        return self.camera.frames_sent if self.camera is not None else 0
 
     @property
     def phase(self) -> Phase:
@@ -179,7 +187,10 @@ class Daemon:
             asyncio.create_task(self._day_loop(), name="budget-day"),
         ]
         if self.settings.camera.backend != "off":
-            tasks.append(asyncio.create_task(self._camera_loop(), name="camera"))
+            self.camera = CameraFeed(self.settings.camera, connection, lambda: self.camera_allowed)
+            tasks.append(asyncio.create_task(self.camera.run(), name="camera"))
+        tasks.append(asyncio.create_task(self.service.run(), name="service"))
+        self.connection_task = tasks[0]
         if hw.button_presses_s:
             tasks.append(asyncio.create_task(self._simulated_presses(hw), name="simulated-button"))
         stopper = asyncio.create_task(stop.wait(), name="stop")
@@ -190,8 +201,10 @@ class Daemon:
                 for task in done:
                     if task is not stopper and task.exception() is not None:
                         raise task.exception()  # type: ignore[misc]  # a bug: end the daemon, systemd restarts it
+            await self.service.stop("shutdown requested")
             await connection.close()  # say goodbye (1000) rather than vanish
         finally:
+            await self.service.stop("exiting")
             for task in [stopper, *tasks]:
                 task.cancel()
             await asyncio.gather(stopper, *tasks, return_exceptions=True)
@@ -218,43 +231,6 @@ class Daemon:
             await asyncio.sleep(60)
             if self.meter.roll(today()):
                 self.post(ev.BudgetChanged(self.meter.camera_allowed, self.meter.turns_allowed))
-
-    async def _camera_loop(self) -> None:
-        """Send at most ``max_fps`` stills while allowed; a failing camera is retried with backoff."""
-        settings = self.settings.camera
-        interval = 1.0 / settings.max_fps
-        camera: Camera | None = None
-        retry = Backoff(5.0, 300.0)
-        last_sent = -interval
-        try:
-            while True:
-                connection = self.connection
-                if connection is None or connection.link is None or not self.camera_allowed:
-                    await asyncio.sleep(0.05)
-                    continue
-                started = time.monotonic()
-                if (wait := last_sent + interval - started) > 0:  # never faster than max_fps
-                    await asyncio.sleep(min(wait, 0.05))
-                    continue
-                try:
-                    if camera is None:
-                        camera = await asyncio.to_thread(open_camera, settings.backend, settings.long_edge_px)
-                    jpeg = await asyncio.to_thread(camera.capture_jpeg)
-                except HardwareError as e:
-                    delay = retry.next()
-                    _LOGGER.warning("%s; retrying in %.0f s (the conversation goes on without it)", e, delay)
-                    if camera is not None:
-                        camera.close()
-                        camera = None
-                    await asyncio.sleep(delay)
-                    continue
-                if self.camera_allowed:  # re-check: listening may have ended during the capture
-                    last_sent = started
-                    if await connection.send_video(jpeg):
-                        self.frames_sent += 1
-        finally:
-            if camera is not None:
-                camera.close()
 
     async def _simulated_presses(self, hw: Hardware) -> None:
         start = time.monotonic()
@@ -334,6 +310,8 @@ class Daemon:
                 connection.clear_audio()
             case ev.SendSignal(kind=kind):
                 connection.push_signal(kind)
+            case ev.SendText(text=text):
+                connection.push_text(text)
             case ev.SetMuted(muted=muted):
                 connection.muted = muted
                 self.store.save("muted", {"muted": muted})
@@ -379,12 +357,3 @@ class Daemon:
         handle = self._timers.pop(name, None)
         if handle is not None:
             handle.cancel()
-
-
-def api_key_credential(key: str) -> Credential:
-    """A credential source that always answers with the same API key."""
-
-    async def credential() -> str:
-        return key
-
-    return credential

@@ -16,7 +16,8 @@ import wave
 from importlib import resources
 from pathlib import Path
 
-from edge_agent.daemon import Daemon, api_key_credential
+from edge_agent.credentials import api_key_credential
+from edge_agent.daemon import Daemon
 from edge_agent.live import demo_script as script
 from edge_agent.live.fake_server import FakeLiveServer
 from edge_agent.settings import settings_from_mapping

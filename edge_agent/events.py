@@ -122,6 +122,13 @@ class MuteRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class TextRequested:
+    """Text for the model as if the user had said it (``edge-agent ctl say``)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetChanged:
     """The daily token budget moved: ``camera`` False = stop frames, ``turns`` False = refuse turns."""
 
@@ -213,6 +220,7 @@ Event = (
     | TalkPressed
     | TalkReleased
     | MuteRequested
+    | TextRequested
     | BudgetChanged
     | ModelAudioReceived
     | InputTranscribed
@@ -249,6 +257,13 @@ class SendSignal:
     """
 
     kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """Send text to the model as user input (``realtimeInput.text``), in order with the audio."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +366,7 @@ Command = (
     StartUplink
     | StopUplink
     | SendSignal
+    | SendText
     | Connect
     | Disconnect
     | Reconnect

@@ -1,8 +1,10 @@
 """Logging for a daemon: every line carries the conversation phase.
 
-Under systemd (``$JOURNAL_STREAM`` set) lines go to stderr without timestamps and
-with a ``<N>`` syslog priority prefix, which journald turns into the entry's
-priority; on a terminal they carry a timestamp instead.
+Started by systemd (``$JOURNAL_STREAM`` names our stderr, or ``$INVOCATION_ID``), records
+go to journald through systemd-python's handler with structured fields (``PHASE``,
+``EDGE_AGENT_EVENT``, ``TURN``, ``TOKENS``, ``CLOSE_CODE`` …, see :mod:`edge_agent.journal`)
+and no timestamp in the message; on a terminal they go to stderr with a timestamp.
+Repetitive warnings (xruns, retries) are rate-limited either way.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import os
 import sys
 from typing import TextIO
 
-_state = {"phase": "starting"}
+from edge_agent.journal import RateLimit, journal_handler, journal_wanted
 
-_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+_state = {"phase": "starting"}
 
 
 def set_phase(phase: str) -> None:
@@ -22,25 +24,30 @@ def set_phase(phase: str) -> None:
     _state["phase"] = phase
 
 
+def current_phase() -> str:
+    """The phase last set with :func:`set_phase`."""
+    return _state["phase"]
+
+
 class _Context(logging.Filter):
-    """Adds ``phase`` and ``priority`` attributes to every record."""
+    """Adds the ``phase`` attribute to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.phase = _state["phase"]
-        record.priority = _PRIORITY.get(record.levelno, 6)
         return True
 
 
 def setup_logging(*, verbose: bool = False, stream: TextIO | None = None) -> None:
     """Configure the ``edge_agent`` logger once for a command. Idempotent."""
-    stream = stream or sys.stderr
-    if os.environ.get("JOURNAL_STREAM"):
-        fmt = "<%(priority)d>%(levelname)s [%(phase)s] %(name)s: %(message)s"
+    handler: logging.Handler
+    if stream is None and journal_wanted(os.environ):
+        handler = journal_handler(phase=current_phase)
     else:
+        handler = logging.StreamHandler(stream or sys.stderr)
         fmt = "%(asctime)s %(levelname)-7s [%(phase)s] %(name)s: %(message)s"
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(fmt, datefmt="%H:%M:%S"))
-    handler.addFilter(_Context())
+        handler.setFormatter(logging.Formatter(fmt, datefmt="%H:%M:%S"))
+        handler.addFilter(_Context())
+    handler.addFilter(RateLimit())
     root = logging.getLogger("edge_agent")
     for old in list(root.handlers):
         root.removeHandler(old)

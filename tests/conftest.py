@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 
-from edge_agent.daemon import Daemon, api_key_credential
+from edge_agent.credentials import api_key_credential
+from edge_agent.daemon import Daemon
 from edge_agent.live.fake_script import Script
 from edge_agent.live.fake_server import FakeLiveServer
 from edge_agent.settings import Settings, settings_from_mapping

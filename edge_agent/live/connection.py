@@ -116,6 +116,11 @@ class ConnectionManager:
         self._queue.append(("signal", kind))
         self._queued.set()
 
+    def push_text(self, text: str) -> None:
+        """Queue text input for the model, in order with the audio."""
+        self._queue.append(("text", text))
+        self._queued.set()
+
     def push_tool_results(self, results: Sequence[ev.ToolResult]) -> None:
         """Queue tool results; they survive a handover and go out first on the next connection."""
         self._queue.appendleft(("tools", tuple(results)))
@@ -274,6 +279,9 @@ class ConnectionManager:
             elif kind == "signal":
                 assert isinstance(payload, str)
                 await link.send_signal(payload)
+            elif kind == "text":
+                assert isinstance(payload, str)
+                await link.send_text(payload)
             else:
                 await link.send_tool_results(payload)  # type: ignore[arg-type]
             if self._queue and self._queue[0] is item:  # sent: now it may go

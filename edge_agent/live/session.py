@@ -155,6 +155,13 @@ class LiveLink:
         except Exception as e:
             raise _closed(e) from e
 
+    async def send_text(self, text: str) -> None:
+        """Send text as user input (``realtimeInput.text``). Raises LinkClosed."""
+        try:
+            await self._session.send_realtime_input(text=text)
+        except Exception as e:
+            raise _closed(e) from e
+
     async def send_video(self, jpeg: bytes) -> None:
         """Send one camera still (JPEG). Raises LinkClosed."""
         try:

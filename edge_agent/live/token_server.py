@@ -19,17 +19,14 @@ why), 404 (other paths), 405 (other methods).
 Each mint is logged with the device secret's fingerprint (:func:`fingerprint`) and the
 client address; the secret, the token and the API key are never logged.
 
-The device-secrets file holds one secret per line (at least 16 characters, no spaces or
-``#``); ``#`` starts a comment. It is re-read when it changes; a broken edit keeps the old set.
+The device-secrets file (:class:`DeviceSecrets`), :func:`fingerprint` and the per-device rate
+limiter live in :mod:`edge_agent.live.token_auth`; the first two are re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import os
 import signal
 import socket
 import socketserver
@@ -37,7 +34,6 @@ import ssl
 import threading
 import time
 import warnings
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,8 +48,10 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from edge_agent.errors import EX_OK, ConfigError, EdgeAgentError
+from edge_agent.live.token_auth import MIN_SECRET_LENGTH, DeviceSecrets, RateLimiter, fingerprint
 
 __all__ = [
+    "MIN_SECRET_LENGTH",
     "DeviceSecrets",
     "MintedToken",
     "TokenMintError",
@@ -66,7 +64,6 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-MIN_SECRET_LENGTH = 16
 _IO_TIMEOUT_S = 10.0
 """Seconds a client may stall the TLS handshake or the request before its thread gives up."""
 
@@ -95,11 +92,6 @@ class MintedToken:
     expire_time: datetime
     new_session_expire_time: datetime
     model: str
-
-
-def fingerprint(secret: str) -> str:
-    """Return ``sha256:`` + 12 hex digits (``printf %s SECRET | sha256sum | cut -c1-12``): safe to log."""
-    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:12]
 
 
 def upstream_client(
@@ -163,86 +155,6 @@ def mint_token(
     return MintedToken(token.name, expire, new_session, model)
 
 
-class DeviceSecrets:
-    """The allowed device secrets (their SHA-256 digests), from a file re-read when it changes.
-
-    Thread: any (one lock). Raises ConfigError if the file is unreadable, empty or has a bad line.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
-        self._digests: tuple[bytes, ...] = ()
-        self._reload(initial=True)
-
-    def match(self, secret: str) -> str | None:
-        """Return the secret's :func:`fingerprint` if allowed, else None; constant time. Blocks on a stat."""
-        self._reload(initial=False)
-        candidate = hashlib.sha256(secret.encode()).digest()
-        found = False
-        for digest in self._digests:
-            found |= hmac.compare_digest(candidate, digest)
-        return fingerprint(secret) if found else None
-
-    def __len__(self) -> int:
-        return len(self._digests)
-
-    def _reload(self, *, initial: bool) -> None:
-        with self._lock:
-            try:
-                st = os.stat(self.path)
-                if (stamp := (st.st_mtime_ns, st.st_size, st.st_ino)) == self._stamp:
-                    return
-                digests = _parse_secrets(self.path.read_text(encoding="utf-8-sig"))
-            except (OSError, UnicodeDecodeError, ValueError) as e:
-                if initial:
-                    raise ConfigError(str(self.path), "--device-secrets", _SECRETS_EXPECTED, str(e)) from e
-                _LOGGER.error("device secrets %s not reloaded (keeping %d): %s", self.path, len(self._digests), e)
-                return
-            if not initial:
-                _LOGGER.info("device secrets reloaded from %s: %d", self.path, len(digests))
-            self._stamp, self._digests = stamp, digests
-
-
-_SECRETS_EXPECTED = f"one device secret per line ({MIN_SECRET_LENGTH}+ characters, no spaces or '#'), '#' comments"
-
-
-def _parse_secrets(text: str) -> tuple[bytes, ...]:
-    digests = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        secret = line.partition("#")[0].strip()
-        if not secret:
-            continue
-        if len(secret) < MIN_SECRET_LENGTH or any(c.isspace() for c in secret):
-            raise ValueError(f"line {number}: not a usable secret (length {len(secret)})")
-        digests.append(hashlib.sha256(secret.encode()).digest())
-    if not digests:
-        raise ValueError("no device secrets")
-    return tuple(digests)
-
-
-class _RateLimiter:
-    """At most ``limit`` events per key in any ``window_s`` seconds. Thread: any (one lock)."""
-
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float]) -> None:
-        self._limit, self._window, self._clock = limit, window_s, clock
-        self._lock = threading.Lock()
-        self._events: dict[str, deque[float]] = {}
-
-    def wait_s(self, key: str) -> float:
-        """Return 0.0 and count the event if ``key`` may act now, else the seconds until it may."""
-        with self._lock:
-            now = self._clock()
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= now - self._window:
-                events.popleft()
-            if len(events) >= self._limit:
-                return max(events[0] + self._window - now, 0.001)
-            events.append(now)
-            return 0.0
-
-
 class TokenServer:
     """HTTPS ``POST /token`` in front of a blocking ``mint`` (run in each request's thread).
 
@@ -265,7 +177,7 @@ class TokenServer:
         self.device_secrets = device_secrets
         self._tls = tls
         self._address = (host, port)
-        self._per_device = _RateLimiter(rate_per_minute, 60.0, clock)
+        self._per_device = RateLimiter(rate_per_minute, 60.0, clock)
         self._httpd: _Httpd | None = None
         self._thread: threading.Thread | None = None
 
