@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("ctl", help="talk to the running daemon over its control socket")
     ctl.add_argument("action", choices=["status", "wake", "mute", "unmute", "say", "outputs"])
     ctl.add_argument("text", nargs="?", help="for say: what to tell the model")
+    bench = sub.add_parser("bench", help="run a benchmark and print its figures (a table, or --json)")
+    bench.add_argument("name", choices=["session"], help="session: handovers, drops and tool calls")
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument("--rotations", type=int, default=6, help="session: goAways to hand over (default 6 = 1 h)")
+    bench.add_argument("--drops", type=int, default=3, help="session: connection drops (default 3)")
     tokens = sub.add_parser("token-server", help="mint ephemeral tokens for devices (runs on the owner's server)")
     tokens.add_argument("--config", metavar="PATH", help=config_help)
     tokens.add_argument("--listen", default="0.0.0.0:8443", metavar="HOST:PORT", help="default 0.0.0.0:8443")
@@ -80,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("edge-agent ctl: say takes the TEXT to send; the other actions take none", file=sys.stderr)
                 return EX_USAGE
             return cli_tools.ctl(args.action, args.text)
+        if args.command == "bench":
+            from edge_agent.bench import render, session
+
+            print(render("session", session.run(rotations=args.rotations, drops=args.drops), as_json=args.json))
+            return EX_OK
         if args.command == "token-server":
             return cli_tools.token_server(load_settings(config_path(args.config, os.environ)), args)
     except ConfigError as e:

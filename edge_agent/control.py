@@ -304,6 +304,8 @@ class ControlServer:
                 result = await self._dispatch(command, text)
             if not isinstance(result, dict):
                 raise TypeError(f"handler returned {type(result).__name__}, not dict")
+            if result.get("ok") is False:  # the handler refused: pass its reason on
+                return _error(str(result.get("error", f"{command} refused")))
             response: JsonObject = {"ok": True, **{k: v for k, v in result.items() if k != "ok"}}
             _encode(response)  # fail here, inside the try, if it is not JSON-serialisable
         except TimeoutError:

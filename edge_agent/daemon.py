@@ -87,6 +87,7 @@ class Daemon:
         self._saved_muted = False
         self._saved_handle: Handle | None = None
         self._button_held = False
+        self._heard_at: float | None = None
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -214,12 +215,25 @@ class Daemon:
     async def _conversation_loop(self) -> None:
         while True:
             event = await self._inbox.get()
+            self._measure(event)
             self.conversation.receive(event)
             if isinstance(event, ev.PlaybackDrained):
                 self.turns_played += 1
             elif isinstance(event, ev.TurnCompleted):
                 self._count_turn()
             await self._run_commands()
+
+    def _measure(self, event: Event) -> None:
+        """Log how long the model took to answer: end of the user's turn → first reply audio."""
+        match event:
+            case ev.InputTranscribed(finished=True) | ev.TalkReleased() | ev.TextRequested():
+                self._heard_at = time.monotonic()
+            case ev.ModelAudioReceived() if self._heard_at is not None:
+                latency = round((time.monotonic() - self._heard_at) * 1000)
+                self._heard_at = None
+                _LOGGER.info("first reply audio %d ms after the user finished", latency, extra={"LATENCY_MS": latency})
+            case ev.TurnCompleted():
+                self._heard_at = None  # a transcript that came after the reply must not time the next one
 
     async def _run_commands(self) -> None:
         for command in self.conversation.commands_to_run():

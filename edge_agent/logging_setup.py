@@ -57,3 +57,6 @@ def setup_logging(*, verbose: bool = False, stream: TextIO | None = None) -> Non
     # Library chatter stays out of the journal unless something is wrong.
     for name in ("websockets", "google_genai", "httpx", "gpiozero"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # asyncio warns "socket.send() raised exception" for every write racing a dropped connection;
+    # the daemon reports the drop itself. Its errors (a task that died) still come through.
+    logging.getLogger("asyncio").setLevel(logging.ERROR)

@@ -130,11 +130,11 @@ class ToolBox:
         except Exception as e:  # a GPIO fault is reported to the model, not raised into the loop
             _LOGGER.exception("tool %s failed", call.name)
             return self._error(call, f"the device failed to do it: {e}")
-        _LOGGER.info("tool %s(%s) -> %s", call.name, dict(call.args), response)
+        _LOGGER.info("tool %s(%s) -> %s", call.name, dict(call.args), response, extra={"TOOL": call.name})
         return ToolResult(call.id, call.name, response)
 
     def _error(self, call: ToolCall, message: str) -> ToolResult:
-        _LOGGER.warning("tool %s(%s) refused: %s", call.name, dict(call.args), message)
+        _LOGGER.warning("tool %s(%s) refused: %s", call.name, dict(call.args), message, extra={"TOOL": call.name})
         return ToolResult(call.id, call.name, {"error": message})
 
     def _set_output(self, args: Any) -> dict[str, Any]:

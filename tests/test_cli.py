@@ -146,3 +146,13 @@ def test_run_against_the_fake_server_process_then_sigterm_shuts_down_cleanly(tmp
     assert states == [True, False]  # started on (initial = true), safe state (off) on exit
     record = [json.loads(line) for line in (tmp_path / "record.jsonl").read_text().splitlines()]
     assert any("setup" in json.dumps(r) for r in record)
+
+
+def test_bench_session_prints_its_figures_as_json() -> None:
+    out = edge_agent("bench", "session", "--json", "--rotations", "2", "--drops", "1", timeout=120)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout)
+    assert figures["benchmark"] == "session" and figures["goaways"] == 2 and figures["drops"] == 1
+    assert figures["handovers_before_deadline"] == 2
+    assert figures["tool_calls_lost"] == 0
+    assert figures["audio_lost_in_handovers_ms"] == 0 and figures["audio_chunks_repeated"] == 0

@@ -26,8 +26,8 @@ from edge_agent.live.session import HandleUpdate, LinkClosed, LiveClient, LiveLi
 
 _LOGGER = logging.getLogger(__name__)
 
-STABLE_CONNECTION_S = 30.0
-"""A connection that lasted this long resets the backoff."""
+STABLE_CONNECTION_S = 10.0
+"""A connection that lasted this long resets the backoff: the next drop is retried within a second."""
 WATCH_INTERVAL_S = 0.05
 """How often the rotation / idle / reconnect conditions are checked (independent of the receive loop)."""
 

@@ -67,6 +67,7 @@ class Tls:
     keyfile: Path
     server: ssl.SSLContext
     client: ssl.SSLContext
+    client_ca_pem: bytes
 
 
 @pytest.fixture
@@ -78,7 +79,8 @@ def tls(tmp_path: Path) -> Tls:
     cert.private_key_pem.write_to_path(str(keyfile))
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server.load_cert_chain(certfile, keyfile)
-    return Tls(certfile, keyfile, server, ssl.create_default_context(cadata=ca.cert_pem.bytes().decode()))
+    client = ssl.create_default_context(cadata=ca.cert_pem.bytes().decode())
+    return Tls(certfile, keyfile, server, client, ca.cert_pem.bytes())
 
 
 @pytest.fixture
