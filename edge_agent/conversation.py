@@ -224,7 +224,7 @@ class Conversation:
                 self._barge_in("mute")
             was_talking, self._talking = self._talking, False
             self._window_open = self.mode == "always"
-            self._settle_uplink()  # StopUplink first: nothing more goes out
+            self._settle_uplink(discard=True)  # StopUplink first: nothing more goes out
             self._emit(ev.SetMuted(True))
             if was_talking:
                 self._emit(ev.SendSignal("activity_end"))
@@ -304,11 +304,11 @@ class Conversation:
         hearing = self._talking if self.turn_detection == "push_to_talk" else self._window_open
         return hearing and not self.muted and self.turns_allowed
 
-    def _settle_uplink(self) -> None:
+    def _settle_uplink(self, *, discard: bool = False) -> None:
         wanted = self._uplink_wanted()
         if wanted != self._uplink_on:
             self._uplink_on = wanted
-            self._emit(ev.StartUplink() if wanted else ev.StopUplink())
+            self._emit(ev.StartUplink() if wanted else ev.StopUplink(discard))
         camera = wanted and self.camera_budget
         if camera != self._camera_on:
             self._camera_on = camera

@@ -317,11 +317,12 @@ class Daemon:
             case ev.StartUplink():
                 engine.uplink_enabled = True
                 _LOGGER.info("microphone streaming on")
-            case ev.StopUplink():
+            case ev.StopUplink(discard=discard):
                 if engine.uplink_enabled:
                     _LOGGER.info("microphone streaming off")
                 engine.uplink_enabled = False
-                connection.clear_audio()
+                if discard:  # mute: what was captured but not yet sent stays here
+                    connection.clear_audio()
             case ev.SendSignal(kind=kind):
                 connection.push_signal(kind)
             case ev.SendText(text=text):

@@ -54,7 +54,13 @@ async def _conversation(out: Path, question: Path) -> list[str]:
     key = secrets.token_urlsafe(24)
     async with FakeLiveServer(script.demo_script(), api_key=key) as server:
         settings = settings_from_mapping(demo_settings(out, server.base_url, question), source="<demo>")
-        daemon = Daemon(settings, api_key_credential(key), ssl_context=server.client_ssl_context(), environ={})
+        daemon = Daemon(
+            settings,
+            api_key_credential(key),
+            ssl_context=server.client_ssl_context(),
+            environ={},
+            control_socket=out / "control.sock",
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop), name="daemon")
         deadline = time.monotonic() + DEMO_TIMEOUT_S

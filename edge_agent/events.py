@@ -246,7 +246,9 @@ class StartUplink:
 
 @dataclass(frozen=True, slots=True)
 class StopUplink:
-    """Stop sending microphone audio (nothing leaves the device until StartUplink)."""
+    """Stop capturing for the model. ``discard``: also drop audio captured but not yet sent (mute)."""
+
+    discard: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,14 @@ async def running_daemon(script: Script, config: dict[str, Any], *, api_key: str
     async with FakeLiveServer(script, api_key=API_KEY) as server:
         config["live"]["base_url"] = server.base_url
         settings = settings_from_mapping(config, source="<test>")
-        daemon = Daemon(settings, api_key_credential(api_key), ssl_context=server.client_ssl_context(), environ={})
+        control = os.environ.get("EDGE_AGENT_CONTROL_SOCKET") or Path(config["daemon"]["state_dir"]).parent / "ctl.sock"
+        daemon = Daemon(
+            settings,
+            api_key_credential(api_key),
+            ssl_context=server.client_ssl_context(),
+            environ={},
+            control_socket=Path(control),
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop), name="daemon")
         try:

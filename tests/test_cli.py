@@ -125,7 +125,8 @@ def test_run_against_the_fake_server_process_then_sigterm_shuts_down_cleanly(tmp
         )
         daemon = subprocess.Popen(
             [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
-            stderr=subprocess.PIPE, text=True, env={**env, "GEMINI_API_KEY": SECRET},
+            stderr=subprocess.PIPE, text=True,
+            env={**env, "GEMINI_API_KEY": SECRET, "EDGE_AGENT_CONTROL_SOCKET": str(tmp_path / "ctl.sock")},
         )  # fmt: skip
         deadline = time.monotonic() + 30 * SCALE
         log = ""

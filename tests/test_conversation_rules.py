@@ -12,7 +12,7 @@ def test_mute_closes_the_uplink_before_saying_audio_stream_end() -> None:
     feed(conv, ev.SessionConnected())
     out = feed(conv, ev.MuteRequested(True, "button"))
     assert out == [
-        ev.StopUplink(),
+        ev.StopUplink(discard=True),
         ev.SetCamera(False),
         ev.SetMuted(True),
         ev.SendSignal("audio_stream_end"),
@@ -57,7 +57,7 @@ def test_a_long_hold_while_talking_mutes_and_ends_the_activity() -> None:
     conv = make(turn_detection="push_to_talk")
     feed(conv, ev.SessionConnected(), ev.TalkPressed())
     out = feed(conv, ev.MuteRequested(None, "button"))
-    assert out[:4] == [ev.StopUplink(), ev.SetCamera(False), ev.SetMuted(True), ev.SendSignal("activity_end")]
+    assert out[:4] == [ev.StopUplink(True), ev.SetCamera(False), ev.SetMuted(True), ev.SendSignal("activity_end")]
     assert feed(conv, ev.TalkReleased()) == []
 
 

@@ -65,7 +65,11 @@ def test_ready_status_watchdog_and_stopping_and_a_wedged_audio_thread_stops_the_
             r.daemon.wake()
             await wait_until(lambda: "STATUS=listening" in sent.poll(), 10, "STATUS=listening")
             start = time.monotonic()
-            await wait_until(lambda: sent.pings_since(start) >= 3, 10, "three watchdog pings")
+            await wait_until(lambda: sent.pings_since(start) >= 5, 10, "five watchdog pings")
+            pings = [at for at, text in sent.seen if at >= start and text == "WATCHDOG=1"]
+            gaps = np.diff(pings)
+            # WatchdogSec=1 s: a ping every half of it, and never a gap systemd would kill for.
+            assert float(np.median(gaps)) <= 0.75 and float(gaps.max()) < 1.0, gaps
             # Wedge the audio thread: its next read never returns.
             audio = r.daemon.hardware.audio  # type: ignore[union-attr]
             real_read = audio.read

@@ -84,19 +84,27 @@ def test_a_drop_mid_reply_reconnects_and_the_next_turn_works(tmp_path: Path, fai
     assert find(played, second_reply) >= 0
 
 
+UNREGISTERED = fs.Close(1008, "Method doesn't allow unregistered callers (callers without established identity).")
+
+
 @pytest.mark.parametrize(
-    ("api_key", "expect"),
-    [("wrong-key", "the API key was refused"), ("", "No API key was provided")],
-    ids=["1007-wrong-key", "missing-key"],
+    ("api_key", "server_says", "expect"),
+    [
+        ("wrong-key", None, "the API key was refused"),  # the fake closes 1007 after the upgrade
+        ("test-key-0123456789", UNREGISTERED, "no usable credential"),  # 1008, as for a missing key
+        ("", None, "No API key was provided"),  # the SDK refuses to dial without one
+    ],
+    ids=["1007-wrong-key", "1008-no-credential", "empty-key"],
 )
 def test_a_refused_key_retries_slowly_says_what_to_fix_and_keeps_running(
-    tmp_path: Path, api_key: str, expect: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, api_key: str, server_says: fs.Close | None, expect: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="edge_agent")
     config = base_config(tmp_path, "")
+    script = fs.Script(steps=(fs.Step(on=fs.OnSetup(), do=(server_says,)),) if server_says else ())
 
     async def scenario() -> tuple[int, Phase, str]:
-        async with running_daemon(fs.Script(steps=()), config, api_key=api_key) as r:
+        async with running_daemon(script, config, api_key=api_key) as r:
             await wait_until(lambda: r.daemon.phase is Phase.ERROR, 10, "the auth error")
             frames = r.daemon.hardware.audio.mic_frames  # type: ignore[union-attr]
             await wait_until(lambda: r.daemon.hardware.audio.mic_frames > frames + 16000 * 3, 10, "3 s")  # type: ignore[union-attr]

@@ -97,7 +97,13 @@ async def _run(rotations: int, interval_s: float, time_left_s: float, drops: int
                 },
                 source="<bench>",
             )
-            daemon = Daemon(settings, api_key_credential(KEY), ssl_context=server.client_ssl_context(), environ={})
+            daemon = Daemon(
+                settings,
+                api_key_credential(KEY),
+                ssl_context=server.client_ssl_context(),
+                environ={},
+                control_socket=Path(tmp) / "control.sock",
+            )
             stop = asyncio.Event()
             task = asyncio.create_task(daemon.run(stop))
             started = time.monotonic()
