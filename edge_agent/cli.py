@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("ctl", help="talk to the running daemon over its control socket")
     ctl.add_argument("action", choices=["status", "wake", "mute", "unmute", "say", "outputs"])
     ctl.add_argument("text", nargs="?", help="for say: what to tell the model")
+    doctor = sub.add_parser("doctor", help="check config, key, audio, echo path, camera, GPIO, network and clock")
+    doctor.add_argument("--config", metavar="PATH", help=config_help)
+    doctor.add_argument("--offline", action="store_true", help="skip the network check")
     bench = sub.add_parser("bench", help="run a benchmark and print its figures (a table, or --json)")
     bench.add_argument("name", choices=["session"], help="session: handovers, drops and tool calls")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -85,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("edge-agent ctl: say takes the TEXT to send; the other actions take none", file=sys.stderr)
                 return EX_USAGE
             return cli_tools.ctl(args.action, args.text)
+        if args.command == "doctor":
+            from edge_agent.doctor import main as doctor_main
+
+            if not args.verbose:  # the table is the output; device chatter would interleave with it
+                logging.getLogger("edge_agent").setLevel(logging.WARNING)
+            return doctor_main(args.config, args.offline)
         if args.command == "bench":
             from edge_agent.bench import render, session
 

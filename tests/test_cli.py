@@ -157,3 +157,12 @@ def test_bench_session_prints_its_figures_as_json() -> None:
     assert figures["handovers_before_deadline"] == 2
     assert figures["tool_calls_lost"] == 0
     assert figures["audio_lost_in_handovers_ms"] == 0 and figures["audio_chunks_repeated"] == 0
+
+
+def test_doctor_passes_on_the_desktop_config_and_fails_with_a_hint_without_a_key() -> None:
+    good = edge_agent("doctor", "--config", "config/desktop.toml", "--offline", env={"GEMINI_API_KEY": SECRET})
+    assert good.returncode == 0, good.stdout
+    assert "\nFAIL " not in good.stdout and SECRET not in good.stdout + good.stderr
+    bad = edge_agent("doctor", "--config", "config/desktop.toml", "--offline")
+    assert bad.returncode == 1
+    assert "FAIL    API key" in bad.stdout and "GEMINI_API_KEY" in bad.stdout
