@@ -123,6 +123,11 @@ class AudioEngine:
             self._thread = threading.Thread(target=self._run, name="audio", daemon=True)
             self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the audio thread is running (False before start and after it died)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread and close the device. Blocks up to ``timeout``. Idempotent."""
         self._stop.set()
@@ -148,9 +153,16 @@ class AudioEngine:
         while not self._stop.is_set():
             try:
                 self.device.open()
-            except HardwareError as e:
+            except Exception as e:  # missing, busy, or an unexpected fault: retried, never fatal
                 self.device_ok = False
-                _LOGGER.error("audio device %s unavailable: %s; retry in %.0f s", self.device.name, e, delay)
+                _LOGGER.error(
+                    "audio device %s unavailable: %s; retry in %.0f s",
+                    self.device.name,
+                    e,
+                    delay,
+                    exc_info=not isinstance(e, HardwareError),
+                    extra={"DEVICE": self.device.name},
+                )
                 self._stop.wait(delay)
                 delay = min(delay * 2, 30.0)
                 continue
@@ -171,6 +183,7 @@ class AudioEngine:
         to_uplink = StreamResampler(device.capture_rate, UPLINK_RATE)
         to_speaker = StreamResampler(REPLY_RATE, device.playback_rate)
         reply = np.zeros(REPLY_RATE * self.period_ms // 1000, dtype=np.int16)
+        was_uplink = False
         _LOGGER.info(
             "audio open: %s (capture %d Hz, playback %d Hz, %d ms periods)",
             device.name,
@@ -182,8 +195,12 @@ class AudioEngine:
             captured = device.read()
             self._buffer.pop(reply)
             device.write(to_speaker.process(reply))
+            uplink = self.uplink_enabled
+            if uplink and not was_uplink:
+                to_uplink.reset()  # no audio from before the uplink opened (e.g. while muted)
+            was_uplink = uplink
             frame = to_uplink.process(captured)
-            if self.uplink_enabled:
+            if uplink:
                 for chunk in self._chunker.push(frame):
                     self.chunks_sent += 1
                     self._post(self._on_chunk, chunk)

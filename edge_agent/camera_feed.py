@@ -49,8 +49,10 @@ class CameraFeed:
                     if camera is None:
                         camera = await asyncio.to_thread(open_camera, self.settings.backend, self.settings.long_edge_px)
                     jpeg = await asyncio.to_thread(camera.capture_jpeg)
-                except HardwareError as e:
+                except Exception as e:  # noqa: BLE001 - a camera must never take the daemon down
                     delay = retry.next()
+                    if not isinstance(e, HardwareError):
+                        _LOGGER.exception("camera failed unexpectedly")
                     _LOGGER.warning("%s; retrying in %.0f s (the conversation goes on without it)", e, delay)
                     if camera is not None:
                         camera.close()

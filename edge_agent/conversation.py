@@ -58,6 +58,7 @@ class Conversation:
         self._ever_connected = False
         self._dropped = False
         self._idle_timer_on = False
+        self._replies_since_user = 0
         self._want_connection = False
         self._needs_person = False
         self._window_open = mode == "always"
@@ -74,7 +75,7 @@ class Conversation:
     @property
     def busy(self) -> bool:
         """True while rotating the connection would lose something (a tool call or a reply in flight)."""
-        return bool(self.pending_tool_ids) or self._generating
+        return bool(self.pending_tool_ids) or self._generating or self._talking
 
     # ------------------------------------------------------------------ API
 
@@ -106,6 +107,10 @@ class Conversation:
                 if handover:  # the same session continues on the next connection
                     self.connected = False
                     self._dropped = True
+                    if self._generating:  # a reply cut off mid-way is not finished on the new one
+                        self._generating = False
+                        self._awaiting_drain = True
+                        self._emit(ev.FinishPlayback())
                 else:
                     self._on_disconnected(reason, action)
             case ev.WakeRequested():
@@ -132,10 +137,13 @@ class Conversation:
                     self._model_active()
                     self._emit(ev.PlayAudio(pcm))
             case ev.InputTranscribed(text=text, finished=finished):
+                if not finished:
+                    self._replies_since_user = 0  # the user is speaking again
                 self._user_text.append(text)
                 if finished:
                     self._log_user()
-                    self._expect_reply()
+                    if self._replies_since_user == 0 and not self._responding:  # not a late transcript
+                        self._expect_reply()
                 if self._window_open and not self._responding:
                     self._restart_idle_timer()
             case ev.OutputTranscribed(text=text):
@@ -242,6 +250,7 @@ class Conversation:
         self._emit(ev.CancelTimer(REPLY_TIMER))
 
     def _on_interrupted(self) -> None:
+        self._discarding_turn = False  # the server has moved on: what comes next is a new turn
         self._emit(ev.FlushPlayback("interrupted"))
         self._log_model(interrupted=True)
         self._responding = self._awaiting_drain = self._generating = False
@@ -250,6 +259,7 @@ class Conversation:
             self._restart_idle_timer()
 
     def _on_turn_completed(self) -> None:
+        self._replies_since_user += 1
         self._log_user()
         self._log_model()
         self._discarding_turn = self._generating = False
@@ -317,7 +327,7 @@ class Conversation:
     def _settle(self) -> None:
         """Derive uplink, camera, idle-close timer and phase from the state."""
         self._settle_uplink()
-        idle = self._want_connection and self._phase_now() is Phase.STANDBY
+        idle = self._want_connection and self._phase_now() in (Phase.STANDBY, Phase.MUTED) and not self._responding
         if self.mode == "on_wake" and self.disconnect_after_s > 0 and idle != self._idle_timer_on:
             self._idle_timer_on = idle
             if idle:

@@ -89,6 +89,7 @@ class Daemon:
         self._button_held = False
         self._heard_at: float | None = None
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self._timer_gen: dict[str, int] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -136,18 +137,22 @@ class Daemon:
             )
             self.engine.start()
             self.connection = self._connection_manager()
+            if self._saved_muted:  # before anything starts: not one chunk goes out first
+                self.conversation.receive(ev.MuteRequested(True, "restored"))
             self.conversation.start()
             await self._run_commands()
-            if self._saved_muted:
-                self.post(ev.MuteRequested(True, "restored"))
             await self._supervise(stop, hw, self.connection)
         finally:
-            for handle in self._timers.values():
-                handle.cancel()
-            if self.engine is not None:
-                await asyncio.to_thread(self.engine.stop)  # closes the devices, finalises WAVs
-            hw.close()  # outputs to their safe state
-            _LOGGER.info("stopped")
+            try:
+                for handle in self._timers.values():
+                    handle.cancel()
+                if self.engine is not None:
+                    await asyncio.to_thread(self.engine.stop)  # closes the devices, finalises WAVs
+                else:
+                    hw.audio.close()
+            finally:
+                hw.close()  # outputs to their safe state, whatever happened above
+                _LOGGER.info("stopped")
 
     def _restore(self) -> None:
         saved = self.store.load("muted") or {}
@@ -215,6 +220,8 @@ class Daemon:
     async def _conversation_loop(self) -> None:
         while True:
             event = await self._inbox.get()
+            if isinstance(event, ev.TimerFired) and event.generation != self._timer_gen.get(event.name):
+                continue  # cancelled or restarted after it fired
             self._measure(event)
             self.conversation.receive(event)
             if isinstance(event, ev.PlaybackDrained):
@@ -263,6 +270,8 @@ class Daemon:
     def _on_button(self, what: str) -> None:
         """Button edges (bridged from gpiozero's threads) → semantic events."""
         ptt = self.settings.listening.turn_detection == "push_to_talk"
+        if what == "held" and ptt:
+            return  # holding is talking in push-to-talk; mute there with `edge-agent ctl mute`
         if what == "held":
             self._button_held = True
             self.post(ev.MuteRequested(None, "button"))
@@ -321,7 +330,7 @@ class Daemon:
                 if engine.uplink_enabled:
                     _LOGGER.info("microphone streaming off")
                 engine.uplink_enabled = False
-                if discard:  # mute: what was captured but not yet sent stays here
+                if discard or connection.link is None:  # mute, or held offline: it would be stale
                     connection.clear_audio()
             case ev.SendSignal(kind=kind):
                 connection.push_signal(kind)
@@ -329,7 +338,7 @@ class Daemon:
                 connection.push_text(text)
             case ev.SetMuted(muted=muted):
                 connection.muted = muted
-                self.store.save("muted", {"muted": muted})
+                self.store.save("muted", {"muted": muted}, durable=True)
                 if muted:
                     _LOGGER.warning("muted: no audio or video leaves the device")
                 else:
@@ -361,7 +370,8 @@ class Daemon:
             case ev.StartTimer(name=name, seconds=seconds):
                 self._cancel_timer(name)
                 assert self._loop is not None
-                self._timers[name] = self._loop.call_later(seconds, self.post, ev.TimerFired(name))
+                self._timer_gen[name] = gen = self._timer_gen.get(name, 0) + 1
+                self._timers[name] = self._loop.call_later(seconds, self.post, ev.TimerFired(name, gen))
             case ev.CancelTimer(name=name):
                 self._cancel_timer(name)
             case ev.PhaseEntered(phase=phase):
@@ -369,6 +379,7 @@ class Daemon:
                 _LOGGER.info("phase: %s", phase.value)
 
     def _cancel_timer(self, name: str) -> None:
+        self._timer_gen[name] = self._timer_gen.get(name, 0) + 1  # a firing already queued is now stale
         handle = self._timers.pop(name, None)
         if handle is not None:
             handle.cancel()

@@ -208,9 +208,10 @@ class PlaybackDrained:
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
-    """A timer started with :class:`StartTimer` ran out."""
+    """A timer started with :class:`StartTimer` ran out (``generation`` tells a stale firing apart)."""
 
     name: str
+    generation: int = 0
 
 
 Event = (

@@ -18,8 +18,8 @@ Samples = npt.NDArray[np.int16]
 
 
 def as_samples(pcm: bytes) -> Samples:
-    """View 16-bit LE PCM bytes as an int16 array (no copy; read-only)."""
-    return np.frombuffer(pcm, dtype="<i2")
+    """View 16-bit LE PCM bytes as an int16 array (no copy; read-only). A stray odd byte is ignored."""
+    return np.frombuffer(pcm, dtype="<i2", count=len(pcm) // 2)
 
 
 def rms_dbfs(samples: Samples) -> float:

@@ -102,6 +102,8 @@ class ServiceInterface:
 
     def _audio_healthy(self) -> str | None:
         engine = self.daemon.engine
+        if engine is not None and not engine.alive:
+            return "the audio thread has died"
         if engine is None or not engine.device_ok:
             return None  # a missing device is retried, not a wedge
         stalled = time.monotonic() - engine.last_cycle

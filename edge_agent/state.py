@@ -58,8 +58,12 @@ class StateStore:
             return None
         return data if isinstance(data, dict) else None
 
-    def save(self, name: str, data: Mapping[str, Any]) -> None:
-        """Write the document atomically (mode 0600: it may hold a session handle). Never raises."""
+    def save(self, name: str, data: Mapping[str, Any], *, durable: bool = False) -> None:
+        """Write the document atomically (mode 0600: it may hold a session handle). Never raises.
+
+        ``durable`` also fsyncs (tens of ms on an SD card): for the mute state, which must survive
+        a power cut; the rest can lose its last update.
+        """
         if not self.persistent:
             return
         path = self.directory / f"{name}.json"
@@ -68,8 +72,9 @@ class StateStore:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(data, f)
-                f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
         except OSError as e:
             _LOGGER.warning("could not save %s: %s", path, e)

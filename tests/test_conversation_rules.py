@@ -78,3 +78,37 @@ def test_an_auth_error_shows_as_error_until_a_connection_works() -> None:
     assert conv.phase is Phase.ERROR and conv.last_error.startswith("auth error")
     assert kinds(feed(conv, ev.SessionConnected()))[-1] == "PhaseEntered"
     assert conv.phase is Phase.LISTENING and conv.last_error == ""
+
+
+def test_a_handover_that_cuts_a_reply_finishes_the_turn_instead_of_sticking_in_responding() -> None:
+    conv = make()
+    feed(conv, ev.SessionConnected(), ev.ModelAudioReceived(b"\x00\x00"))
+    out = feed(conv, ev.SessionDisconnected("handover (reconnect)", handover=True))
+    assert ev.FinishPlayback() in out and not conv.busy
+    feed(conv, ev.PlaybackDrained(), ev.SessionConnected(resumed=True))
+    assert conv.phase is Phase.LISTENING
+
+
+def test_a_transcript_arriving_after_the_reply_does_not_arm_the_watchdog() -> None:
+    from edge_agent.conversation import REPLY_TIMER
+
+    conv = make(reply_timeout_s=15)
+    feed(conv, ev.SessionConnected(), ev.ModelAudioReceived(b"\x00\x00"), ev.TurnCompleted(), ev.PlaybackDrained())
+    assert ev.StartTimer(REPLY_TIMER, 15) not in feed(conv, ev.InputTranscribed("late words", True))
+    out = feed(conv, ev.InputTranscribed("new ", False), ev.InputTranscribed("question", True))
+    assert ev.StartTimer(REPLY_TIMER, 15) in out  # a new utterance still does
+
+
+def test_interrupted_after_a_button_barge_in_does_not_swallow_the_next_answer() -> None:
+    conv = make()
+    feed(conv, ev.SessionConnected(), ev.ModelAudioReceived(b"\x00\x00"), ev.WakeRequested("button"))
+    feed(conv, ev.ModelInterrupted())
+    assert ev.PlayAudio(b"\x07\x00") in feed(conv, ev.ModelAudioReceived(b"\x07\x00"))
+
+
+def test_talking_makes_the_session_busy_so_a_rotation_waits() -> None:
+    conv = make(turn_detection="push_to_talk")
+    feed(conv, ev.SessionConnected(), ev.TalkPressed())
+    assert conv.busy
+    feed(conv, ev.TalkReleased())
+    assert not conv.busy

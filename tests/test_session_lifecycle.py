@@ -20,7 +20,7 @@ def test_push_to_talk_sends_activity_start_and_end_around_the_audio(tmp_path: Pa
         tmp_path,
         "",
         listening={"mode": "on_wake", "turn_detection": "push_to_talk"},
-        button={"pin": 27},
+        button={"pin": 27, "mute_hold_s": 0.3},  # holding longer than this is talking, not muting
         simulated={"mic_wav": str(write_wav(tmp_path / "m.wav", noise(10, 16000, seed=8), 16000))},
     )
     reply = noise(0.3, 24000, seed=80)
@@ -35,6 +35,7 @@ def test_push_to_talk_sends_activity_start_and_end_around_the_audio(tmp_path: Pa
             assert hw is not None
             hw.press_button(True)
             await wait_until(lambda: len(realtime(r.server.messages)) > 20, 10, "audio while held")
+            assert not r.daemon.conversation.muted  # held past mute_hold_s: still talking
             hw.press_button(False)
             await wait_until(lambda: r.daemon.turns_played >= 1, 10, "the reply")
             await wait_until(lambda: r.daemon.phase is Phase.STANDBY, 10, "standby")

@@ -63,8 +63,7 @@ class ConnectionManager:
         self.client = client
         self.resumption = resumption
         self.link: LiveLink | None = None
-        self.muted = False
-        """The privacy gate: while True no audio or video byte is sent, whatever else asks."""
+        self._muted = False
         self.last_decision: Decision | None = None
         self.connections = 0
         self.rotations = 0
@@ -83,8 +82,20 @@ class ConnectionManager:
         self._goaway: GoAwayPlan | None = None
         self._stopping = False
         self._sending = False
+        self._linked_at: float | None = None
 
     # ------------------------------------------------------------- requests
+
+    @property
+    def muted(self) -> bool:
+        """The privacy gate: while True no audio, video or text is sent, whatever else asks."""
+        return self._muted
+
+    @muted.setter
+    def muted(self, muted: bool) -> None:
+        self._muted = muted
+        if muted:  # what was captured or typed before the mute never leaves either
+            self._queue = deque(item for item in self._queue if item[0] not in ("audio", "text"))
 
     def want(self, wanted: bool) -> None:
         """Keep a connection up (True) or close it and stay closed (False). Idempotent."""
@@ -117,7 +128,9 @@ class ConnectionManager:
         self._queued.set()
 
     def push_text(self, text: str) -> None:
-        """Queue text input for the model, in order with the audio."""
+        """Queue text input for the model, in order with the audio (dropped while muted)."""
+        if self.muted:
+            return
         self._queue.append(("text", text))
         self._queued.set()
 
@@ -142,11 +155,15 @@ class ConnectionManager:
         return True
 
     async def close(self) -> None:
-        """Shutting down: close the connection normally (1000) and do not reconnect. Idempotent."""
+        """Shutting down: close the connection normally (1000) and do not reconnect. Idempotent.
+
+        Never raises: a close handshake that does not finish in 2 s (a dead network) is abandoned.
+        """
         self._stopping = True
         self._wanted.clear()
         if self.link is not None:
-            await asyncio.wait_for(self.link.close(), 2.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.link.close(), 2.0)
 
     # ------------------------------------------------------------------ run
 
@@ -155,17 +172,20 @@ class ConnectionManager:
         backoff, slow = Backoff(1.0, 60.0), Backoff(30.0, 600.0)
         while not self._stopping:
             await self._wanted.wait()
-            started = time.monotonic()
+            self._linked_at = None
             try:
                 outcome = await self._connect_once()
-            except LinkClosed as e:
+            except Exception as e:  # noqa: BLE001 - any failure is classified and retried, never fatal
                 if self._stopping:
                     return
-                decision = self.last_decision = classify(e.code, e.reason)
-                if time.monotonic() - started > STABLE_CONNECTION_S:
+                closed = e if isinstance(e, LinkClosed) else LinkClosed(None, f"{type(e).__name__}: {e}")
+                if not isinstance(e, LinkClosed):
+                    _LOGGER.exception("unexpected error on the Live connection")
+                decision = self.last_decision = classify(closed.code, closed.reason)
+                if self._linked_at is not None and time.monotonic() - self._linked_at > STABLE_CONNECTION_S:
                     backoff.reset()
                     slow.reset()
-                await self._after_failure(e, decision, slow if decision.action is Action.NEEDS_PERSON else backoff)
+                await self._after_failure(closed, decision, slow if decision.action is Action.NEEDS_PERSON else backoff)
                 continue
             if outcome is _Outcome.IDLE:
                 self._post(ev.SessionDisconnected("closed while idle", ev.ConnectAction.RESUME))
@@ -179,6 +199,8 @@ class ConnectionManager:
         if decision.action is Action.FRESH:
             self.resumption.forget()
             self._on_handle(None)
+            # Answers to the old session's calls mean nothing to a new one (and may be refused again).
+            self._queue = deque(item for item in self._queue if item[0] != "tools")
         delay = schedule.next()
         action = _ACTIONS.get(decision.action, ev.ConnectAction.NEEDS_PERSON)
         self._post(ev.SessionDisconnected(decision.why, action))
@@ -209,6 +231,7 @@ class ConnectionManager:
         handle = self.resumption.handle_for_connect(time.time())
         async with self.client.connect(credential, handle) as link:
             self.link = link
+            self._linked_at = time.monotonic()
             self.connections += 1
             self._goaway = None
             self._reconnect_reason = ""
@@ -229,9 +252,8 @@ class ConnectionManager:
                 self._on_handle(self.resumption.handle)
 
     async def _serve(self, link: LiveLink) -> _Outcome:
-        self._sending = True
         receiver = asyncio.create_task(self._receive(link), name="live-receive")
-        sender = asyncio.create_task(self._send(link), name="live-send")
+        sender = asyncio.create_task(self.pump(link), name="live-send")
         watcher = asyncio.create_task(self._watch(), name="live-watch")
         try:
             done, _ = await asyncio.wait([receiver, sender, watcher], return_when=asyncio.FIRST_COMPLETED)
@@ -264,28 +286,44 @@ class ConnectionManager:
             else:
                 self._post(item)
 
-    async def _send(self, link: LiveLink) -> None:
+    def queued_kinds(self) -> list[str]:
+        """What waits to be sent, in order (``audio``, ``signal``, ``text``, ``tools``)."""
+        return [kind for kind, _ in self._queue]
+
+    async def pump(self, link: LiveLink) -> None:
+        """Send queued items to ``link`` in order until the connection ends or is being handed over.
+
+        Each item leaves the queue as it is sent; one whose send fails or is cancelled goes back
+        to the front, so it goes first on the next connection (at least once, never reordered).
+        Muted audio and text are dropped at this last moment too.
+        """
+        self._sending = True
         while self._sending:
             if not self._queue:
                 self._queued.clear()
                 await self._queued.wait()
                 continue
-            item = self._queue[0]
+            item = self._queue.popleft()
             kind, payload = item
-            if kind == "audio":
-                if not self.muted:
+            try:
+                if kind in ("audio", "text") and self.muted:
+                    continue  # the privacy gate, checked at the last moment
+                if kind == "audio":
                     assert isinstance(payload, bytes)
                     await link.send_audio(payload)
-            elif kind == "signal":
-                assert isinstance(payload, str)
-                await link.send_signal(payload)
-            elif kind == "text":
-                assert isinstance(payload, str)
-                await link.send_text(payload)
-            else:
-                await link.send_tool_results(payload)  # type: ignore[arg-type]
-            if self._queue and self._queue[0] is item:  # sent: now it may go
-                self._queue.popleft()
+                elif kind == "signal":
+                    assert isinstance(payload, str)
+                    await link.send_signal(payload)
+                elif kind == "text":
+                    assert isinstance(payload, str)
+                    await link.send_text(payload)
+                else:
+                    await link.send_tool_results(payload)  # type: ignore[arg-type]
+            except BaseException:
+                # Not known to have arrived: it goes first on the next connection (at least once).
+                if not (kind in ("audio", "text") and self.muted):
+                    self._queue.appendleft(item)
+                raise
 
     async def _watch(self) -> _Outcome:
         while True:

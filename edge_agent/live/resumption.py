@@ -52,6 +52,7 @@ class Resumption:
         """The handle to present on the next connection, or None for a fresh session."""
         if self.handle is not None and self.handle.usable(now):
             return self.handle.value
+        self.forget()  # expired: never bring it back (touch() would make it look fresh)
         return None
 
     def forget(self) -> None:

@@ -59,7 +59,10 @@ def test_resumption_keeps_the_newest_resumable_handle() -> None:
     assert not r.resumable and r.handle == Handle("h1", 1000.0)
     assert r.update("h2", True, 1002.0)
     assert r.handle_for_connect(1003.0) == "h2"
-    assert r.handle_for_connect(1002.0 + HANDLE_VALIDITY_S) is None  # expired
+    assert r.handle_for_connect(1002.0 + HANDLE_VALIDITY_S) is None  # expired, and forgotten:
+    r.touch(1003.0)  # a later touch cannot bring it back
+    assert r.handle_for_connect(1003.0) is None
+    r.update("h3", True, 1004.0)
     r.forget()
     assert r.handle_for_connect(1003.0) is None
 
