@@ -211,7 +211,7 @@ class ButtonSettings(_Section):
     bounce_ms: Annotated[int, Field(ge=0, le=1000)] = 30
     """Debounce time in milliseconds."""
     mute_hold_s: Annotated[float, Field(gt=0, le=30)] = 3.0
-    """Holding the button this long toggles the privacy mute (auto turn detection; in push_to_talk holding is talking)."""
+    """Holding the button this long toggles the privacy mute (in push_to_talk, holding is talking)."""
 
 
 class DaemonSettings(_Section):
