@@ -54,8 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--config", metavar="PATH", help=config_help)
     doctor.add_argument("--offline", action="store_true", help="skip the network check")
     bench = sub.add_parser("bench", help="run a benchmark and print its figures (a table, or --json)")
-    bench.add_argument("name", choices=["session"], help="session: handovers, drops and tool calls")
+    bench.add_argument(
+        "name",
+        choices=["session", "gpio", "audio", "daemon", "all"],
+        help="session: handovers, drops, tool calls; gpio: tool call→pin, button, camera; audio: latency, "
+        "flush, CPU on simulated devices; daemon: startup, RSS/CPU per phase, shutdown; all: every one",
+    )
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument("--out", type=Path, metavar="FILE", help="also write the figures and the machine as JSON")
     bench.add_argument("--rotations", type=int, default=6, help="session: goAways to hand over (default 6 = 1 h)")
     bench.add_argument("--drops", type=int, default=3, help="session: connection drops (default 3)")
     tokens = sub.add_parser("token-server", help="mint ephemeral tokens for devices (runs on the owner's server)")
@@ -95,9 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 logging.getLogger("edge_agent").setLevel(logging.WARNING)
             return doctor_main(args.config, args.offline)
         if args.command == "bench":
-            from edge_agent.bench import render, session
+            from edge_agent.bench.all import command
 
-            print(render("session", session.run(rotations=args.rotations, drops=args.drops), as_json=args.json))
+            params = {"rotations": args.rotations, "drops": args.drops} if args.name == "session" else {}
+            command(args.name, as_json=args.json, out=args.out, **params)
             return EX_OK
         if args.command == "token-server":
             return cli_tools.token_server(load_settings(config_path(args.config, os.environ)), args)
