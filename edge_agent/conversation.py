@@ -41,15 +41,18 @@ class Conversation:
         turn_detection: Literal["auto", "push_to_talk"] = "auto",
         disconnect_after_s: float = 0.0,
         reply_timeout_s: float = 0.0,
+        camera_policy: Literal["while_listening", "always", "on_request"] = "while_listening",
     ) -> None:
         self.mode = mode
         self.turn_detection = turn_detection
         self.idle_timeout_s = idle_timeout_s
         self.disconnect_after_s = disconnect_after_s
         self.reply_timeout_s = reply_timeout_s
+        self.camera_policy = camera_policy
         self.phase = Phase.CONNECTING
         self.connected = False
         self.muted = False
+        self.hard_muted = False
         self.camera_budget = True
         self.turns_allowed = True
         self.pending_tool_ids: set[str] = set()
@@ -120,7 +123,14 @@ class Conversation:
             case ev.TalkReleased():
                 self._on_talk(pressed=False)
             case ev.MuteRequested(muted=muted):
-                self._on_mute(not self.muted if muted is None else muted)
+                wanted = not self.muted if muted is None else muted
+                if self.hard_muted and not wanted:
+                    self._emit(ev.PlayNotice("muted"))  # the switch wins over every software request
+                else:
+                    self._on_mute(wanted)
+            case ev.HardMuteChanged(on=on):
+                self.hard_muted = on
+                self._on_mute(on)
             case ev.TextRequested(text=text):
                 if not self.muted and self.turns_allowed:
                     self._on_wake()  # the answer may invite a reply: open the window
@@ -319,7 +329,13 @@ class Conversation:
         if wanted != self._uplink_on:
             self._uplink_on = wanted
             self._emit(ev.StartUplink() if wanted else ev.StopUplink(discard))
-        camera = wanted and self.camera_budget
+        if self.camera_policy == "always":
+            camera = self._want_connection and not self.muted and self.turns_allowed
+        elif self.camera_policy == "while_listening":
+            camera = wanted and not self._responding  # the user speaking or just woke it
+        else:
+            camera = False  # on_request: only a look() call sends a frame
+        camera = camera and self.camera_budget
         if camera != self._camera_on:
             self._camera_on = camera
             self._emit(ev.SetCamera(camera))

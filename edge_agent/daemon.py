@@ -70,6 +70,7 @@ class Daemon:
             idle_timeout_s=listening.idle_timeout_s,
             disconnect_after_s=listening.disconnect_after_s,
             reply_timeout_s=settings.live.reply_timeout_s,
+            camera_policy=settings.camera.policy,
         )
         self.store = StateStore(state_dir(settings.daemon.state_dir, os.environ if environ is None else environ))
         self.meter = UsageMeter(settings.live.daily_token_budget, today())
@@ -121,7 +122,10 @@ class Daemon:
         def on_button(what: str) -> None:  # a gpiozero thread: only bridge into the loop
             loop.call_soon_threadsafe(self._on_button, what)
 
-        hw = self.hardware = open_hardware(self.settings, on_button=on_button)
+        def on_switch(closed: bool) -> None:  # a gpiozero thread: only bridge into the loop
+            loop.call_soon_threadsafe(self.post, ev.HardMuteChanged(closed))
+
+        hw = self.hardware = open_hardware(self.settings, on_button=on_button, on_mute_switch=on_switch)
         try:
             self._restore()
             self.tools = ToolBox(hw.outputs)
@@ -137,7 +141,9 @@ class Daemon:
             )
             self.engine.start()
             self.connection = self._connection_manager()
-            if self._saved_muted:  # before anything starts: not one chunk goes out first
+            if hw.mute_switch is not None and hw.mute_switch.closed:
+                self.conversation.receive(ev.HardMuteChanged(True))  # muted by the switch from the start
+            elif self._saved_muted:  # before anything starts: not one chunk goes out first
                 self.conversation.receive(ev.MuteRequested(True, "restored"))
             self.conversation.start()
             await self._run_commands()

@@ -122,6 +122,13 @@ class MuteRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class HardMuteChanged:
+    """The hardware mute switch moved: ``on`` = mute position (nothing in software can unmute)."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class TextRequested:
     """Text for the model as if the user had said it (``edge-agent ctl say``)."""
 
@@ -221,6 +228,7 @@ Event = (
     | TalkPressed
     | TalkReleased
     | MuteRequested
+    | HardMuteChanged
     | TextRequested
     | BudgetChanged
     | ModelAudioReceived

@@ -135,6 +135,7 @@ class ServiceInterface:
             "phase": d.phase.value,
             "status": status_line(d),
             "muted": d.conversation.muted,
+            "mute_switch": d.conversation.hard_muted,
             "connected": conn is not None and conn.link is not None,
             "last_error": d.conversation.last_error or (conn.last_decision.why if conn and conn.last_decision else ""),
             "tokens_today": meter.used_today,

@@ -44,6 +44,7 @@ __all__ = [
     "ButtonSettings",
     "CameraSettings",
     "DaemonSettings",
+    "MuteSwitchSettings",
     "HardwareSettings",
     "ListeningSettings",
     "LiveSettings",
@@ -214,6 +215,15 @@ class ButtonSettings(_Section):
     """Holding the button this long toggles the privacy mute (in push_to_talk, holding is talking)."""
 
 
+class MuteSwitchSettings(_Section):
+    """An optional hardware privacy switch: while it is in the mute position nothing can unmute."""
+
+    pin: Pin | None = None
+    """BCM pin of the switch; leave the key out for no switch."""
+    pull_up: bool = True
+    """true = internal pull-up, the switch connects the pin to ground in the mute position."""
+
+
 class DaemonSettings(_Section):
     """Where the daemon keeps what survives a restart."""
 
@@ -237,12 +247,15 @@ class SimulatedSettings(_Section):
 
 
 class CameraSettings(_Section):
-    """Camera stills sent to the model as JPEG frames while the microphone streams."""
+    """Camera stills sent to the model as JPEG frames (never while muted)."""
 
     backend: Literal["off", "picamera2", "simulated"] = "off"
     """"off" = never opened, no frames; "picamera2" = the Pi camera; "simulated" = a moving test pattern."""
+    policy: Literal["while_listening", "always", "on_request"] = "while_listening"
+    """When frames go out: "while_listening" (the user speaking or just woke it: the cheap choice),
+    "always" (whenever connected), "on_request" (only when the model calls look)."""
     max_fps: Annotated[float, Field(gt=0, le=1.0)] = 1.0
-    """Frames per second at most, sent only while the microphone streams; the Live API takes 1 fps at most."""
+    """Frames per second at most; the Live API takes 1 fps at most."""
     long_edge_px: Annotated[int, Field(ge=64, le=3072)] = 768
     """Stills are scaled so the longer side is at most this many pixels (768 = one image tile)."""
 
@@ -282,6 +295,8 @@ class Settings(_Section):
     """The push button that wakes the speaker."""
     camera: CameraSettings = Field(default_factory=CameraSettings)
     """Camera stills for the model."""
+    mute_switch: MuteSwitchSettings = Field(default_factory=MuteSwitchSettings)
+    """The hardware mute switch."""
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     """What survives a restart."""
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
@@ -295,6 +310,11 @@ class Settings(_Section):
     def _check_unique(self) -> Settings:
         names: dict[str, int] = {}
         pins: dict[int, str] = {} if self.button.pin is None else {self.button.pin: "button.pin"}
+        switch = self.mute_switch.pin
+        if switch is not None:
+            if switch in pins:
+                raise duplicate_error("mute_switch.pin", pins[switch], switch)
+            pins[switch] = "mute_switch.pin"
         for i, out in enumerate(self.outputs):
             if out.name in names:
                 raise duplicate_error(f"outputs[{i}].name", f"outputs[{names[out.name]}].name", out.name)

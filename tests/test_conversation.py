@@ -98,7 +98,7 @@ def test_a_full_turn_plays_audio_logs_both_sides_and_returns_to_listening_after_
         ev.GenerationCompleted(),
         ev.TurnCompleted(),
     )
-    assert [c for c in out if not isinstance(c, (ev.StartTimer, ev.CancelTimer))] == [
+    assert [c for c in out if not isinstance(c, (ev.StartTimer, ev.CancelTimer, ev.SetCamera))] == [
         ev.LogTranscript("User", "turn on the light"),
         ev.PlayAudio(b"\x01\x00"),
         ev.PhaseEntered(Phase.RESPONDING),
@@ -107,7 +107,7 @@ def test_a_full_turn_plays_audio_logs_both_sides_and_returns_to_listening_after_
         ev.FinishPlayback(),
     ]
     assert conv.phase is Phase.RESPONDING  # until the speaker has played it out
-    assert feed(conv, ev.PlaybackDrained()) == [ev.PhaseEntered(Phase.LISTENING)]
+    assert feed(conv, ev.PlaybackDrained()) == [ev.SetCamera(True), ev.PhaseEntered(Phase.LISTENING)]
 
 
 def test_interruption_flushes_playback_at_once_and_listens_again() -> None:
@@ -137,7 +137,7 @@ def test_tool_calls_are_run_and_tracked_until_answered() -> None:
     feed(conv, ev.SessionConnected())
     call = ev.ToolCall("c1", "set_output", {"name": "lamp", "on": True})
     out = feed(conv, ev.ToolCallsReceived((call,)))
-    assert out[-2:] == [ev.RunTools((call,)), ev.PhaseEntered(Phase.RESPONDING)]
+    assert out[-3:] == [ev.RunTools((call,)), ev.SetCamera(False), ev.PhaseEntered(Phase.RESPONDING)]
     assert conv.pending_tool_ids == {"c1"} and conv.busy
     feed(conv, ev.ToolCallsAnswered(("c1",)))
     assert conv.pending_tool_ids == set()

@@ -112,3 +112,29 @@ def test_talking_makes_the_session_busy_so_a_rotation_waits() -> None:
     assert conv.busy
     feed(conv, ev.TalkReleased())
     assert not conv.busy
+
+
+def test_camera_policies() -> None:
+    listening = make(camera_policy="while_listening")
+    feed(listening, ev.SessionConnected())
+    assert listening.commands_to_run() == []
+    assert ev.SetCamera(False) in feed(listening, ev.ModelAudioReceived(b"\x00\x00"))  # not while it answers
+    from edge_agent.conversation import Conversation
+
+    always = Conversation(mode="on_wake", idle_timeout_s=5, camera_policy="always")
+    always.start()
+    assert ev.SetCamera(True) in always.commands_to_run()  # not listening, connecting: frames anyway
+    assert ev.SetCamera(False) in feed(always, ev.MuteRequested(True, "button"))  # never while muted
+    on_request = make(camera_policy="on_request")
+    assert ev.SetCamera(True) not in feed(on_request, ev.SessionConnected(), ev.WakeRequested("button"))
+
+
+def test_the_hardware_mute_switch_overrides_every_software_request() -> None:
+    conv = make()
+    feed(conv, ev.SessionConnected())
+    assert ev.SetMuted(True) in feed(conv, ev.HardMuteChanged(True))
+    assert feed(conv, ev.MuteRequested(False, "ctl")) == [ev.PlayNotice("muted")]
+    assert feed(conv, ev.MuteRequested(None, "button")) == [ev.PlayNotice("muted")]
+    assert conv.phase is Phase.MUTED
+    assert ev.SetMuted(False) in feed(conv, ev.HardMuteChanged(False))
+    assert conv.phase is Phase.LISTENING

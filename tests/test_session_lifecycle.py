@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent import events as ev
 from edge_agent.events import Phase
 from edge_agent.live import fake_script as fs
 from tests.conftest import base_config, noise, run, running_daemon, wait_until, write_wav
@@ -134,3 +135,23 @@ def test_the_budget_stops_the_camera_then_refuses_turns(tmp_path: Path) -> None:
     assert "video" not in late
     assert "audio" in late  # turns were still allowed between 90 % and 100 %
     assert [m for m in messages[refused_at + 3 :] if m.kind == "realtimeInput"] == []
+
+
+def test_the_mute_switch_mutes_and_software_cannot_unmute_it(tmp_path: Path) -> None:
+    config = base_config(tmp_path, "", mute_switch={"pin": 24})
+
+    async def scenario() -> None:
+        async with running_daemon(fs.Script(steps=()), config) as r:
+            await wait_until(lambda: r.daemon.phase is Phase.LISTENING, 10, "listening")
+            hw = r.daemon.hardware
+            assert hw is not None
+            hw.set_mute_switch(True)
+            await wait_until(lambda: r.daemon.phase is Phase.MUTED, 5, "muted by the switch")
+            r.daemon.post(ev.MuteRequested(False, "ctl"))
+            frames = r.daemon.hardware.audio.mic_frames  # type: ignore[union-attr]
+            await wait_until(lambda: r.daemon.hardware.audio.mic_frames > frames + 8000, 5, "0.5 s")  # type: ignore[union-attr]
+            assert r.daemon.phase is Phase.MUTED  # ctl unmute refused
+            hw.set_mute_switch(False)
+            await wait_until(lambda: r.daemon.phase is Phase.LISTENING, 5, "unmuted by the switch")
+
+    run(scenario())

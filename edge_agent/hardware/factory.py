@@ -7,6 +7,7 @@ simulated backend runs anywhere gpiozero and numpy do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from edge_agent.audio_engine import AudioDevice
-from edge_agent.hardware.gpio import ButtonEvent, ButtonInput, Outputs
+from edge_agent.hardware.gpio import ButtonEvent, ButtonInput, Outputs, SwitchInput
 from edge_agent.hardware.simulated import MIC_RATE, GpioLog, SimulatedAudio, read_wav_mono
 from edge_agent.settings import Settings
 
@@ -33,6 +34,7 @@ class Hardware:
     gpio_log: GpioLog | None = None
     button_presses_s: tuple[float, ...] = field(default_factory=tuple)
     """Simulated backend: seconds after start at which to tap the button."""
+    mute_switch: SwitchInput | None = None
 
     def tap_button(self) -> None:
         """Press and release the simulated button (drives the mock pin). Thread: event loop."""
@@ -49,9 +51,22 @@ class Hardware:
         else:
             pin.drive_high()
 
+    def set_mute_switch(self, closed: bool) -> None:
+        """Move the simulated mute switch (True = mute position). Thread: event loop."""
+        if not isinstance(self.pin_factory, MockFactory) or self.mute_switch is None:
+            raise RuntimeError("only a simulated switch can be moved in software")
+        pin = self.pin_factory.pin(self.mute_switch.pin)
+        if closed:
+            pin.drive_low()
+        else:
+            pin.drive_high()
+
     def close(self) -> None:
         """Outputs to their safe state, pins released, logs closed. Idempotent."""
         self.outputs.close()
+        if self.mute_switch is not None:
+            self.mute_switch.close()
+            self.mute_switch = None
         if self.button is not None:
             self.button.close()
             self.button = None
@@ -62,7 +77,9 @@ class Hardware:
             self.pin_factory.close()
 
 
-def open_hardware(settings: Settings, *, on_button: ButtonEvent) -> Hardware:
+def open_hardware(
+    settings: Settings, *, on_button: ButtonEvent, on_mute_switch: Callable[[bool], None] | None = None
+) -> Hardware:
     """Open the configured backend. ``on_button`` runs in a gpiozero thread (see ButtonInput).
 
     Raises ConfigError (bad simulated file paths) or HardwareError (pins taken).
@@ -91,9 +108,13 @@ def open_hardware(settings: Settings, *, on_button: ButtonEvent) -> Hardware:
     outputs = None
     try:
         outputs = Outputs(settings.outputs, pin_factory=pin_factory, on_change=gpio_log)
-        button = None
+        button = switch = None
         if settings.button.pin is not None:
             button = ButtonInput(settings.button, on_button, pin_factory=pin_factory)
+        if settings.mute_switch.pin is not None and on_mute_switch is not None:
+            switch = SwitchInput(
+                settings.mute_switch.pin, settings.mute_switch.pull_up, on_mute_switch, pin_factory=pin_factory
+            )
     except BaseException:
         if outputs is not None:
             outputs.close()
@@ -102,4 +123,4 @@ def open_hardware(settings: Settings, *, on_button: ButtonEvent) -> Hardware:
         audio.close()
         raise
     _LOGGER.info("hardware backend: %s", settings.hardware.backend)
-    return Hardware(audio, outputs, button, pin_factory, gpio_log, presses)
+    return Hardware(audio, outputs, button, pin_factory, gpio_log, presses, switch)

@@ -143,5 +143,33 @@ class ButtonInput:
         self._button.close()
 
 
+class SwitchInput:
+    """A latching switch (the hardware mute): ``on_change(True)`` when it closes, False when it opens.
+
+    Callbacks run in a gpiozero thread and must only bridge into the event loop. Read
+    :attr:`closed` once at start: the switch may already be in the mute position.
+    """
+
+    def __init__(self, pin: int, pull_up: bool, on_change: Callable[[bool], None], *, pin_factory: Any = None) -> None:
+        self.pin = pin
+        try:
+            self._switch = Button(pin, pull_up=pull_up, bounce_time=0.05, pin_factory=pin_factory)
+        except GPIOZeroError as e:
+            raise HardwareError(f"cannot claim GPIO for the mute switch (BCM {pin}): {e}") from e
+        self._switch.when_pressed = lambda: on_change(True)
+        self._switch.when_released = lambda: on_change(False)
+        _LOGGER.info("mute switch ready on BCM %d (%s)", pin, "mute" if self.closed else "open")
+
+    @property
+    def closed(self) -> bool:
+        """True while the switch is in the mute position."""
+        return bool(self._switch.is_pressed)
+
+    def close(self) -> None:
+        """Release the pin. Idempotent."""
+        self._switch.when_pressed = self._switch.when_released = None
+        self._switch.close()
+
+
 def _word(on: bool) -> str:
     return "on" if on else "off"
