@@ -21,6 +21,7 @@ import pytest
 
 from edge_agent.credentials import api_key_credential
 from edge_agent.daemon import Daemon
+from edge_agent.hardware.simulated import write_wav
 from edge_agent.live.fake_script import Script
 from edge_agent.live.fake_server import FakeLiveServer
 from edge_agent.settings import Settings, settings_from_mapping
@@ -46,15 +47,6 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout * SCALE:.0f} s waiting for {what}")
         await asyncio.sleep(0.02)
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.astype("<i2").tobytes())
-    return path
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

@@ -47,13 +47,10 @@ import numpy.typing as npt
 
 from edge_agent.bench import percentiles
 from edge_agent.bench.daemon import ChildDaemon, child_config, footprint, wait_connected
-from edge_agent.credentials import api_key_credential
-from edge_agent.daemon import Daemon
-from edge_agent.hardware.simulated import SimulatedAudio
+from edge_agent.bench.harness import in_process_daemon
+from edge_agent.hardware.simulated import SimulatedAudio, write_wav
 from edge_agent.live import fake_script as fs
 from edge_agent.live.fake_server import FakeLiveServer
-from edge_agent.sd_notify import Notifier
-from edge_agent.settings import settings_from_mapping
 
 KEY = "bench-key"
 MIC_RATE = 16000
@@ -65,16 +62,6 @@ REPLY_CHUNK_MS = 40
 
 def _noise(seconds: float, rate: int, seed: int, level: int = 6000) -> np.ndarray:
     return np.random.default_rng(seed).integers(-level, level, int(seconds * rate), dtype=np.int16)
-
-
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.astype("<i2").tobytes())
-    return path
 
 
 def _script(reply: bytes, bursts: list[bytes], play_s: float) -> fs.Script:
@@ -129,28 +116,15 @@ async def _in_process(directory: Path, reply_s: float, interrupts: int, prebuffe
     bursts = [_noise(3.0, SPEAKER_RATE, seed=20 + i).tobytes() for i in range(interrupts)]
     seconds = 3.0 + reply_s + interrupts * 2.5 + 10
     mic = _noise(seconds, MIC_RATE, seed=7, level=3000)
-    _write_wav(directory / "mic.wav", mic, MIC_RATE)
+    write_wav(directory / "mic.wav", mic, MIC_RATE)
     speaker = directory / "speaker.wav"
     async with FakeLiveServer(_script(reply, bursts, play_s=1.0), api_key=KEY) as server:
-        settings = settings_from_mapping(
-            {
-                "live": {"base_url": server.base_url},
-                "hardware": {"backend": "simulated"},
-                "listening": {"mode": "always"},
-                "audio": {"chunk_ms": CHUNK_MS, "period_ms": PERIOD_MS, "prebuffer_ms": prebuffer_ms},
-                "simulated": {"mic_wav": str(directory / "mic.wav"), "speaker_wav": str(speaker)},
-                "daemon": {"state_dir": str(directory / "state")},
-            },
-            source="<bench>",
-        )
-        daemon = Daemon(
-            settings,
-            api_key_credential(KEY),
-            ssl_context=server.client_ssl_context(),
-            environ={},
-            notifier=Notifier(lambda _message: False),
-            control_socket=directory / "control.sock",
-        )
+        config = {
+            "listening": {"mode": "always"},
+            "audio": {"chunk_ms": CHUNK_MS, "period_ms": PERIOD_MS, "prebuffer_ms": prebuffer_ms},
+            "simulated": {"mic_wav": str(directory / "mic.wav"), "speaker_wav": str(speaker)},
+        }
+        daemon = in_process_daemon(server, directory, config)
         stop = asyncio.Event()
         task = asyncio.create_task(daemon.run(stop), name="bench-daemon")
         try:
@@ -259,7 +233,7 @@ def _conversation_script(reply_s: float) -> fs.Script:
 async def _conversation(directory: Path, seconds: float) -> dict[str, Any]:
     """A child daemon through ``seconds`` of talk: 1 s of speech every 5 s, a 2.5 s reply to each."""
     cycle = np.concatenate([_noise(1.0, MIC_RATE, seed=41, level=6000), np.zeros(4 * MIC_RATE, dtype=np.int16)])
-    await asyncio.to_thread(_write_wav, directory / "talk.wav", np.tile(cycle, int(seconds / 5) + 4), MIC_RATE)
+    await asyncio.to_thread(write_wav, directory / "talk.wav", np.tile(cycle, int(seconds / 5) + 4), MIC_RATE)
     async with FakeLiveServer(_conversation_script(2.5), api_key=KEY) as server:
         config = child_config(
             directory,

@@ -33,14 +33,12 @@ import numpy as np
 import simplejpeg
 
 from edge_agent.bench import percentiles
-from edge_agent.credentials import api_key_credential
+from edge_agent.bench.harness import in_process_daemon
 from edge_agent.daemon import Daemon
 from edge_agent.events import Phase
 from edge_agent.hardware.camera import JPEG_QUALITY, SimulatedCamera
 from edge_agent.live import fake_script as fs
 from edge_agent.live.fake_server import FakeLiveServer
-from edge_agent.sd_notify import Notifier
-from edge_agent.settings import settings_from_mapping
 
 KEY = "bench-key"
 LED_PIN = 17
@@ -144,26 +142,13 @@ async def _daemon_figures(calls: int, taps: int, idle_timeout_s: float) -> dict[
     stamps = PhaseStamps()
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp:
         async with FakeLiveServer(_script(calls), api_key=KEY) as server:
-            settings = settings_from_mapping(
-                {
-                    "live": {"base_url": server.base_url},
-                    "hardware": {"backend": "simulated"},
-                    "listening": {"mode": "on_wake", "idle_timeout_s": idle_timeout_s},
-                    "audio": {"chunk_ms": CHUNK_MS},
-                    "button": {"pin": BUTTON_PIN},
-                    "daemon": {"state_dir": str(Path(tmp) / "state")},
-                    "outputs": [{"name": "lamp", "kind": "led", "pin": LED_PIN}],
-                },
-                source="<bench>",
-            )
-            daemon = Daemon(
-                settings,
-                api_key_credential(KEY),
-                ssl_context=server.client_ssl_context(),
-                environ={},
-                notifier=Notifier(lambda _message: False),
-                control_socket=Path(tmp) / "control.sock",
-            )
+            config = {
+                "listening": {"mode": "on_wake", "idle_timeout_s": idle_timeout_s},
+                "audio": {"chunk_ms": CHUNK_MS},
+                "button": {"pin": BUTTON_PIN},
+                "outputs": [{"name": "lamp", "kind": "led", "pin": LED_PIN}],
+            }
+            daemon = in_process_daemon(server, Path(tmp), config)
             stop = asyncio.Event()
             stamps.attach()
             task = asyncio.create_task(daemon.run(stop), name="bench-daemon")

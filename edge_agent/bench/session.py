@@ -19,20 +19,18 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge_agent.bench import percentiles
-from edge_agent.credentials import api_key_credential
-from edge_agent.daemon import Daemon
+from edge_agent.bench.harness import in_process_daemon
 from edge_agent.events import Phase
+from edge_agent.hardware.simulated import write_wav
 from edge_agent.live import fake_script as fs
 from edge_agent.live.connection import STABLE_CONNECTION_S
 from edge_agent.live.fake_server import FakeLiveServer
-from edge_agent.settings import settings_from_mapping
 
 KEY = "bench-key"
 CHUNK_S = 0.04
@@ -77,33 +75,16 @@ async def _run(rotations: int, interval_s: float, time_left_s: float, drops: int
     seconds = (rotations + 3) * interval_s + drops * (STABLE_CONNECTION_S + 1.0) + 10
     mic = _mic(seconds + 30)
     with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "mic.wav"
-        with wave.open(str(wav), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(16000)
-            w.writeframes(mic.tobytes())
+        wav = write_wav(Path(tmp) / "mic.wav", mic, 16000)
         script = _script(rotations, interval_s, time_left_s, drops)
         async with FakeLiveServer(script, api_key=KEY) as server:
-            settings = settings_from_mapping(
-                {
-                    "live": {"base_url": server.base_url},
-                    "hardware": {"backend": "simulated"},
-                    "listening": {"mode": "always"},
-                    "audio": {"chunk_ms": int(CHUNK_S * 1000)},
-                    "simulated": {"mic_wav": str(wav)},
-                    "daemon": {"state_dir": str(Path(tmp) / "state")},
-                    "outputs": [{"name": "lamp", "kind": "led", "pin": 17}],
-                },
-                source="<bench>",
-            )
-            daemon = Daemon(
-                settings,
-                api_key_credential(KEY),
-                ssl_context=server.client_ssl_context(),
-                environ={},
-                control_socket=Path(tmp) / "control.sock",
-            )
+            config = {
+                "listening": {"mode": "always"},
+                "audio": {"chunk_ms": int(CHUNK_S * 1000)},
+                "simulated": {"mic_wav": str(wav)},
+                "outputs": [{"name": "lamp", "kind": "led", "pin": 17}],
+            }
+            daemon = in_process_daemon(server, Path(tmp), config)
             stop = asyncio.Event()
             task = asyncio.create_task(daemon.run(stop))
             started = time.monotonic()

@@ -45,6 +45,17 @@ def read_wav_mono(path: Path, rate: int, *, source: str, key: str) -> Samples:
     return np.ascontiguousarray(samples, dtype=np.int16)
 
 
+def write_wav(path: Path, samples: Samples, rate: int) -> Path:
+    """Write mono int16 ``samples`` as a 16-bit WAV at ``rate`` (creating the directory); returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2", copy=False).tobytes())
+    return path
+
+
 class SimulatedAudio:
     """Microphone from a WAV (then silence), speaker into a 24 kHz 16-bit WAV.
 

@@ -40,6 +40,8 @@ from typing import Any
 
 import trustme
 
+from edge_agent.live.serving import ServingThread
+
 __all__ = ["FakeRestServer", "MintedRecord", "RestRequest"]
 
 _LOGGER = logging.getLogger(__name__)
@@ -115,8 +117,7 @@ class FakeRestServer:
         self._port = port
         self._lock = threading.Lock()
         self._ca: trustme.CA | None = None
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -125,7 +126,7 @@ class FakeRestServer:
 
         Thread: any; blocks only to bind.
         """
-        if self._httpd is not None:
+        if self._serving is not None:
             return
         self._ca = trustme.CA()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -133,22 +134,14 @@ class FakeRestServer:
         httpd = _Httpd((self._host, self._port), _handler(self))
         httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
         self._port = httpd.server_address[1]
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-rest", daemon=True
-        )
-        self._thread.start()
+        self._serving = ServingThread(httpd, name="fake-rest", poll_interval=0.05)
         _LOGGER.info("= fake REST server on %s", self.base_url)
 
     def close(self) -> None:
         """Stop serving and release the port. Blocks up to one poll interval (50 ms). Idempotent."""
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._httpd = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     def __enter__(self) -> FakeRestServer:
         self.start()

@@ -48,6 +48,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from edge_agent.errors import EX_OK, ConfigError, EdgeAgentError
+from edge_agent.live.serving import ServingThread
 from edge_agent.live.token_auth import MIN_SECRET_LENGTH, DeviceSecrets, RateLimiter, fingerprint
 
 __all__ = [
@@ -178,30 +179,22 @@ class TokenServer:
         self._tls = tls
         self._address = (host, port)
         self._per_device = RateLimiter(rate_per_minute, 60.0, clock)
-        self._httpd: _Httpd | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     def start(self) -> None:
         """Bind and serve in a background thread; returns once bound. Raises OSError. Idempotent."""
-        if self._httpd is not None:
+        if self._serving is not None:
             return
-        self._httpd = _Httpd(self._address, self._tls, self)
-        self._address = (str(self._httpd.server_address[0]), int(self._httpd.server_address[1]))
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="token-server", daemon=True
-        )
-        self._thread.start()
+        httpd = _Httpd(self._address, self._tls, self)
+        self._address = (str(httpd.server_address[0]), int(httpd.server_address[1]))
+        self._serving = ServingThread(httpd, name="token-server", poll_interval=0.1)
         _LOGGER.info("token server on %s (%d device secrets)", self.url, len(self.device_secrets))
 
     def close(self) -> None:
         """Stop accepting, release the port. Blocks ≤ 0.1 s; in-flight requests finish in their threads."""
-        if self._httpd is None:
-            return
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._httpd = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     def __enter__(self) -> TokenServer:
         self.start()
