@@ -29,6 +29,17 @@ class CameraFeed:
         self.connection = connection
         self.allowed = allowed
         self.frames_sent = 0
+        self._requested = False
+
+    def request_frame(self) -> bool:
+        """Send one fresh frame as soon as possible, whatever the policy (the model called look).
+
+        Returns at once; False when no frame can go out (muted, or not connected). Thread: event loop.
+        """
+        if self.connection.muted or self.connection.link is None:
+            return False
+        self._requested = True
+        return True
 
     async def run(self) -> None:
         """Forever; cancel to stop (the camera is closed)."""
@@ -38,13 +49,15 @@ class CameraFeed:
         last_sent = -interval
         try:
             while True:
-                if self.connection.link is None or not self.allowed():
+                requested = self._requested and not self.connection.muted
+                if self.connection.link is None or not (requested or self.allowed()):
                     await asyncio.sleep(0.05)
                     continue
                 started = time.monotonic()
                 if (wait := last_sent + interval - started) > 0:  # never faster than max_fps
                     await asyncio.sleep(min(wait, 0.05))
                     continue
+                self._requested = False
                 try:
                     if camera is None:
                         camera = await asyncio.to_thread(open_camera, self.settings.backend, self.settings.long_edge_px)
@@ -59,7 +72,7 @@ class CameraFeed:
                         camera = None
                     await asyncio.sleep(delay)
                     continue
-                if self.allowed():  # re-check: listening may have ended during the capture
+                if (requested or self.allowed()) and not self.connection.muted:  # re-check after the capture
                     last_sent = started
                     if await self.connection.send_video(jpeg):
                         self.frames_sent += 1

@@ -65,6 +65,7 @@ def token_server(settings: Settings, args: argparse.Namespace) -> int:
     from edge_agent.live.token_server import serve
     from edge_agent.settings import load_api_key
     from edge_agent.tools import ToolBox
+    from edge_agent.tools_builtin import register_builtins
 
     api_key = load_api_key(settings, os.environ)
     if api_key is None:
@@ -77,7 +78,11 @@ def token_server(settings: Settings, args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     if not port.isdigit():
         raise ConfigError("--listen", "listen", "HOST:PORT", repr(args.listen))
-    tools = ToolBox(_ConfiguredOutputs(settings.outputs)).specs
+    toolbox = ToolBox(_ConfiguredOutputs(settings.outputs))
+    # Declare exactly what the daemon declares, or the locked setup would not match.
+    camera = (lambda: False) if settings.camera.backend != "off" else None
+    register_builtins(toolbox, settings, status=lambda: {}, request_frame=camera)
+    tools = toolbox.specs
     config = LiveClient(settings.live, settings.listening, tools).config
     return serve(
         host=host or "0.0.0.0",

@@ -175,6 +175,7 @@ class Conversation:
                 self._emit(ev.CancelTimer(REPLY_TIMER), ev.RunTools(calls))
             case ev.ToolCallsCancelled(ids=ids):
                 self.pending_tool_ids.difference_update(ids)
+                self._emit(ev.UndoTools(ids))
             case ev.ToolCallsAnswered(ids=ids):
                 self.pending_tool_ids.difference_update(ids)
                 self._expect_reply()

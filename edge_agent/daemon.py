@@ -10,6 +10,7 @@ every output in its safe state.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import ssl
@@ -18,12 +19,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edge_agent import events as ev
+from edge_agent.accounting import Accounting
 from edge_agent.audio_engine import AudioEngine
 from edge_agent.camera_feed import CameraFeed
 from edge_agent.conversation import Conversation
 from edge_agent.credentials import Credential
 from edge_agent.events import Command, Event, Phase
 from edge_agent.hardware.factory import Hardware, open_hardware
+from edge_agent.hardware.mixer import SimulatedMixer
+from edge_agent.lights import LightsTracker
 from edge_agent.live.connection import ConnectionManager
 from edge_agent.live.resumption import Handle, Resumption
 from edge_agent.live.session import LiveClient
@@ -34,14 +38,9 @@ from edge_agent.service import ServiceInterface
 from edge_agent.settings import Settings
 from edge_agent.state import StateStore, state_dir
 from edge_agent.tools import ToolBox
-from edge_agent.usage import UsageMeter
+from edge_agent.tools_builtin import register_builtins
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def today() -> str:
-    """The local date, the unit of the daily token budget."""
-    return time.strftime("%Y-%m-%d")
 
 
 class Daemon:
@@ -73,7 +72,9 @@ class Daemon:
             camera_policy=settings.camera.policy,
         )
         self.store = StateStore(state_dir(settings.daemon.state_dir, os.environ if environ is None else environ))
-        self.meter = UsageMeter(settings.live.daily_token_budget, today())
+        self.lights = LightsTracker(camera_enabled=settings.camera.backend != "off")
+        self.accounting = Accounting(settings.live.daily_token_budget, self.store, self.post)
+        self.meter = self.accounting.meter
         self.turns_played = 0
         """Replies that finished playing (PlaybackDrained at the end of a turn)."""
         self.status = "starting"
@@ -88,7 +89,6 @@ class Daemon:
         self._saved_muted = False
         self._saved_handle: Handle | None = None
         self._button_held = False
-        self._heard_at: float | None = None
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
         self._timer_gen: dict[str, int] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -125,10 +125,23 @@ class Daemon:
         def on_switch(closed: bool) -> None:  # a gpiozero thread: only bridge into the loop
             loop.call_soon_threadsafe(self.post, ev.HardMuteChanged(closed))
 
-        hw = self.hardware = open_hardware(self.settings, on_button=on_button, on_mute_switch=on_switch)
+        hw = self.hardware = open_hardware(
+            self.settings, on_button=on_button, on_mute_switch=on_switch, schedule=loop.call_later
+        )
+        hw.lights.show(self.lights.lights)  # the "connecting" pattern from the start
+        # Even if the event loop itself dies, the interpreter's exit puts every output in its safe state.
+        atexit.register(hw.outputs.to_safe_state)
         try:
             self._restore()
             self.tools = ToolBox(hw.outputs)
+            simulated = self.settings.hardware.backend == "simulated"
+            register_builtins(
+                self.tools,
+                self.settings,
+                status=self._device_status,
+                request_frame=lambda: self.camera is not None and self.camera.request_frame(),
+                mixer_factory=SimulatedMixer().open if simulated else None,
+            )
             audio = self.settings.audio
             self.engine = AudioEngine(
                 hw.audio,
@@ -158,21 +171,18 @@ class Daemon:
                     hw.audio.close()
             finally:
                 hw.close()  # outputs to their safe state, whatever happened above
+                atexit.unregister(hw.outputs.to_safe_state)
                 _LOGGER.info("stopped")
 
     def _restore(self) -> None:
         saved = self.store.load("muted") or {}
         self._saved_muted = bool(saved.get("muted", False))
-        usage = self.store.load("usage") or {}
-        if usage.get("day") == self.meter.day:
-            self.meter.used_today = int(usage.get("tokens", 0))
+        self.accounting.restore()
         handle = self.store.load("resumption") or {}
         if isinstance(handle.get("handle"), str) and isinstance(handle.get("seen_at"), (int, float)):
             self._saved_handle = Handle(handle["handle"], float(handle["seen_at"]))
             if self._saved_handle.usable(time.time()):
                 _LOGGER.info("resuming the session saved at %s", time.ctime(self._saved_handle.seen_at))
-        if not (self.meter.camera_allowed and self.meter.turns_allowed):
-            self.post(ev.BudgetChanged(self.meter.camera_allowed, self.meter.turns_allowed))
 
     def _connection_manager(self) -> ConnectionManager:
         live = self.settings.live
@@ -196,7 +206,7 @@ class Daemon:
         tasks = [
             asyncio.create_task(connection.run(), name="live-connection"),
             asyncio.create_task(self._conversation_loop(), name="conversation"),
-            asyncio.create_task(self._day_loop(), name="budget-day"),
+            asyncio.create_task(self.accounting.run_days(), name="budget-day"),
         ]
         if self.settings.camera.backend != "off":
             self.camera = CameraFeed(self.settings.camera, connection, lambda: self.camera_allowed)
@@ -228,36 +238,19 @@ class Daemon:
             event = await self._inbox.get()
             if isinstance(event, ev.TimerFired) and event.generation != self._timer_gen.get(event.name):
                 continue  # cancelled or restarted after it fired
-            self._measure(event)
+            self.accounting.observe(event)
             self.conversation.receive(event)
+            self.lights.observe(event)
             if isinstance(event, ev.PlaybackDrained):
                 self.turns_played += 1
-            elif isinstance(event, ev.TurnCompleted):
-                self._count_turn()
             await self._run_commands()
-
-    def _measure(self, event: Event) -> None:
-        """Log how long the model took to answer: end of the user's turn → first reply audio."""
-        match event:
-            case ev.InputTranscribed(finished=True) | ev.TalkReleased() | ev.TextRequested():
-                self._heard_at = time.monotonic()
-            case ev.ModelAudioReceived() if self._heard_at is not None:
-                latency = round((time.monotonic() - self._heard_at) * 1000)
-                self._heard_at = None
-                _LOGGER.info("first reply audio %d ms after the user finished", latency, extra={"LATENCY_MS": latency})
-            case ev.TurnCompleted():
-                self._heard_at = None  # a transcript that came after the reply must not time the next one
 
     async def _run_commands(self) -> None:
         for command in self.conversation.commands_to_run():
+            self.lights.observe(command)
             await self._run(command)
-
-    async def _day_loop(self) -> None:
-        """At midnight the budget starts again."""
-        while True:
-            await asyncio.sleep(60)
-            if self.meter.roll(today()):
-                self.post(ev.BudgetChanged(self.meter.camera_allowed, self.meter.turns_allowed))
+        if self.hardware is not None:  # once per batch: no split-second flashes between commands
+            self.hardware.lights.show(self.lights.lights)
 
     async def _simulated_presses(self, hw: Hardware) -> None:
         start = time.monotonic()
@@ -290,6 +283,16 @@ class Daemon:
         elif not self._button_held:
             self.post(ev.WakeRequested("button"))  # a tap: acted on at release, so a hold can mean mute
 
+    def _device_status(self) -> dict[str, object]:
+        """What get_device_status tells the model (the outputs are added by the tool)."""
+        connection = self.connection
+        return {
+            "phase": self.phase.value,
+            "muted": self.conversation.muted,
+            "connected": connection is not None and connection.link is not None,
+            "network": "online" if connection is not None and connection.link is not None else "offline",
+        }
+
     def _set_status(self, text: str) -> None:
         self.status = text
 
@@ -298,28 +301,6 @@ class Daemon:
             self.store.delete("resumption")
         else:
             self.store.save("resumption", {"handle": handle.value, "seen_at": handle.seen_at})
-
-    def _count_turn(self) -> None:
-        camera, turns = self.meter.camera_allowed, self.meter.turns_allowed
-        used = self.meter.end_turn(today())
-        if used is None:
-            return
-        budget = self.meter.budget
-        _LOGGER.info(
-            "turn %d used %d tokens; %d today%s",
-            used.turn,
-            used.tokens,
-            used.day_total,
-            f" of {budget}" if budget else "",
-            extra={"TURN": used.turn, "TOKENS": used.tokens, "TOKENS_TODAY": used.day_total},
-        )
-        self.store.save("usage", {"day": self.meter.day, "tokens": self.meter.used_today})
-        if (camera, turns) != (self.meter.camera_allowed, self.meter.turns_allowed):
-            if not self.meter.turns_allowed:
-                _LOGGER.warning("daily token budget of %d reached: new turns are refused until tomorrow", budget)
-            elif not self.meter.camera_allowed:
-                _LOGGER.warning("90 %% of the daily token budget used: camera frames stop")
-            self.post(ev.BudgetChanged(self.meter.camera_allowed, self.meter.turns_allowed))
 
     # ----------------------------------------------------------- commands
 
@@ -368,6 +349,9 @@ class Daemon:
                 _LOGGER.info("playback stopped (%s): dropped %d ms of reply", reason, dropped * 1000 // 24000)
             case ev.FinishPlayback():
                 engine.finish()
+            case ev.UndoTools(ids=ids):
+                for line in self.tools.cancel(ids):
+                    _LOGGER.info("%s", line, extra={"TOOL": "cancel"})
             case ev.RunTools(calls=calls):
                 connection.push_tool_results([self.tools.call(call) for call in calls])
                 self.post(ev.ToolCallsAnswered(tuple(c.id for c in calls)))

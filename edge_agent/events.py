@@ -344,6 +344,13 @@ class RunTools:
 
 
 @dataclass(frozen=True, slots=True)
+class UndoTools:
+    """The model withdrew these calls: undo what they changed, where it still stands."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LogTranscript:
     """Log one finished utterance: ``speaker`` is ``"User"`` or ``"Gemini"``."""
 
@@ -388,6 +395,7 @@ Command = (
     | FlushPlayback
     | FinishPlayback
     | RunTools
+    | UndoTools
     | LogTranscript
     | StartTimer
     | CancelTimer

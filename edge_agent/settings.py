@@ -21,11 +21,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from edge_agent.api_key import ApiKey, load_api_key
 from edge_agent.errors import ConfigError
+from edge_agent.settings_base import NonEmpty, OptionalPath, Pin, _as_tuple, _Section
+from edge_agent.settings_devices import CameraSettings, LightsSettings, OutputSettings, VolumeSettings, _rule_error
 from edge_agent.settings_errors import (
     Expect,
     duplicate_error,
@@ -46,11 +47,13 @@ __all__ = [
     "DaemonSettings",
     "MuteSwitchSettings",
     "HardwareSettings",
+    "LightsSettings",
     "ListeningSettings",
     "LiveSettings",
     "OutputSettings",
     "Settings",
     "SimulatedSettings",
+    "VolumeSettings",
     "config_path",
     "load_api_key",
     "load_settings",
@@ -61,46 +64,6 @@ __all__ = [
 DEFAULT_CONFIG_PATH = Path("/etc/edge-agent/edge-agent.toml")
 CONFIG_ENV = "EDGE_AGENT_CONFIG"
 BUILT_IN = "<built-in>"
-
-
-def _as_tuple(value: object) -> object:
-    """TOML arrays arrive as lists; the frozen models hold tuples."""
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _resolve_path(value: object, info: ValidationInfo) -> object:
-    """``""`` → None; a relative path → absolute, against ``context["base_dir"]`` (default: cwd)."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str | Path):
-        raise PydanticCustomError("path_type", "Input should be a path string")
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    base = (info.context or {}).get("base_dir") or Path.cwd()
-    return Path(base).absolute() / path
-
-
-Pin = Annotated[int, Field(ge=0, le=27)]
-NonEmpty = Annotated[str, Field(min_length=1)]
-OptionalPath = Annotated[
-    Path | None,
-    BeforeValidator(_resolve_path),
-    Expect('a path string ("" = not set; relative paths are relative to the config file\'s directory)'),
-]
-OutputName = Annotated[
-    str,
-    Field(pattern=r"^[a-z][a-z0-9_]{0,39}$"),
-    Expect("a lowercase letter followed by up to 39 lowercase letters, digits or _ (^[a-z][a-z0-9_]{0,39}$)"),
-]
-
-
-class _Section(BaseModel):
-    """Shared config: frozen, unknown keys rejected, no type coercion, docstrings as descriptions."""
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True, allow_inf_nan=False
-    )
 
 
 class LiveSettings(_Section):
@@ -246,37 +209,6 @@ class SimulatedSettings(_Section):
     """Seconds after start at which the simulated button is tapped, e.g. [1.0, 12.5]."""
 
 
-class CameraSettings(_Section):
-    """Camera stills sent to the model as JPEG frames (never while muted)."""
-
-    backend: Literal["off", "picamera2", "simulated"] = "off"
-    """"off" = never opened, no frames; "picamera2" = the Pi camera; "simulated" = a moving test pattern."""
-    policy: Literal["while_listening", "always", "on_request"] = "while_listening"
-    """When frames go out: "while_listening" (the user speaking or just woke it: the cheap choice),
-    "always" (whenever connected), "on_request" (only when the model calls look)."""
-    max_fps: Annotated[float, Field(gt=0, le=1.0)] = 1.0
-    """Frames per second at most; the Live API takes 1 fps at most."""
-    long_edge_px: Annotated[int, Field(ge=64, le=3072)] = 768
-    """Stills are scaled so the longer side is at most this many pixels (768 = one image tile)."""
-
-
-class OutputSettings(_Section):
-    """One GPIO output (an LED or a relay) that the model can switch on and off."""
-
-    name: OutputName
-    """Required. Name the model uses for this output (it appears in the tool's enum)."""
-    kind: Literal["led", "relay"]
-    """Required. "led" or "relay"."""
-    pin: Pin
-    """Required. BCM pin number (0..27)."""
-    description: str = ""
-    """What the output switches, told to the model, e.g. "The kitchen ceiling light"."""
-    active_high: bool = True
-    """true = the pin is driven high for on; false for active-low relay boards."""
-    initial: bool = False
-    """State at start; outputs always return to off (their safe state) on exit."""
-
-
 class Settings(_Section):
     """Everything edge-agent reads from its config file.
 
@@ -297,10 +229,14 @@ class Settings(_Section):
     """Camera stills for the model."""
     mute_switch: MuteSwitchSettings = Field(default_factory=MuteSwitchSettings)
     """The hardware mute switch."""
+    volume: VolumeSettings = Field(default_factory=VolumeSettings)
+    """The speaker volume the model can set."""
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     """What survives a restart."""
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
     """Stand-ins for the hardware when hardware.backend = "simulated"."""
+    lights: LightsSettings = Field(default_factory=LightsSettings)
+    """Status lights and the camera privacy light."""
     outputs: Annotated[tuple[OutputSettings, ...], BeforeValidator(_as_tuple)] = ()
     """GPIO outputs the model can switch, one [[outputs]] table each (zero or more)."""
     source: str = Field(default=BUILT_IN, exclude=True)
@@ -315,13 +251,37 @@ class Settings(_Section):
             if switch in pins:
                 raise duplicate_error("mute_switch.pin", pins[switch], switch)
             pins[switch] = "mute_switch.pin"
+        for key, pin in self.lights.pin_keys():
+            if pin in pins:
+                raise duplicate_error(key, pins[pin], pin)
+            pins[pin] = key
         for i, out in enumerate(self.outputs):
             if out.name in names:
                 raise duplicate_error(f"outputs[{i}].name", f"outputs[{names[out.name]}].name", out.name)
-            if out.pin in pins:
-                raise duplicate_error(f"outputs[{i}].pin", pins[out.pin], out.pin)
+            for key, pin in out.pin_keys(f"outputs[{i}]"):
+                if pin in pins:
+                    raise duplicate_error(key, pins[pin], pin)
+                pins[pin] = key
             names[out.name] = i
-            pins[out.pin] = f"outputs[{i}].pin"
+        return self
+
+    @model_validator(mode="after")
+    def _check_output_rules(self) -> Settings:
+        """Each output's own rules, then interlock groups: at most one relay per group starts or ends on."""
+        for i, out in enumerate(self.outputs):
+            for key, expected, found in out.problems():
+                raise _rule_error(f"outputs[{i}].{key}", expected, found)
+        for key in ("initial", "safe"):
+            on_in: dict[str, str] = {}
+            for i, out in enumerate(self.outputs):
+                if out.interlock and getattr(out, key):
+                    if out.interlock in on_in:
+                        expected = (
+                            f"false: {on_in[out.interlock]} of interlock group {out.interlock!r} has {key} = true, "
+                            "and interlocked relays are never on together"
+                        )
+                        raise _rule_error(f"outputs[{i}].{key}", expected, "true")
+                    on_in[out.interlock] = out.name
         return self
 
     def __eq__(self, other: object) -> bool:

@@ -38,7 +38,7 @@ SERVICE_USER=edge-agent
 SERVICE_HOME=/var/lib/edge-agent
 SUPPLEMENTARY_GROUPS=(audio gpio video spi)
 APT_REQUIRED=(python3-venv python3-dev gcc pkg-config libasound2-dev libsystemd-dev alsa-utils)
-APT_OPTIONAL=(python3-picamera2 python3-lgpio)
+APT_OPTIONAL=(python3-picamera2 python3-lgpio python3-spidev)
 
 usage() {
     cat <<EOF

@@ -68,7 +68,7 @@ def test_a_full_turn_end_to_end(tmp_path: Path, mic_wav: Path, chunk_ms: int, ca
         and fs.field(setup_message, "outputAudioTranscription") == {}
     )
     declared = [d["name"] for t in fs.field(setup_message, "tools") for d in fs.field(t, "functionDeclarations")]
-    assert declared == ["set_output", "get_outputs"]
+    assert declared == ["set_output", "get_outputs", "get_device_status", "get_volume", "set_volume"]
 
     # Microphone audio arrives as 16 kHz PCM in chunks of the configured size, bit-exact.
     audio = [m for m in messages if m.kind == "realtimeInput" and m.sub == "audio"]

@@ -73,7 +73,8 @@ def test_bad_toml_without_a_key_names_the_line(tmp_path: Path) -> None:
             "[[outputs]]\nname = 'a'\nkind = 'led'\npin = 4\ncolour = 'red'\n",
             "outputs[0].colour",
             "a known key in [[outputs]]",
-            "unknown key 'colour' (known keys: name, kind, pin, description, active_high, initial)",
+            "unknown key 'colour' (known keys: name, kind, pin, pins, description, active_high, initial, safe, "
+            "max_on_s, min_interval_s, interlock)",
             id="unknown-key-in-outputs",
         ),
         pytest.param(
@@ -145,7 +146,7 @@ def test_bad_toml_without_a_key_names_the_line(tmp_path: Path) -> None:
         pytest.param(
             "[[outputs]]\nname = 'a'\npin = 4\n",
             "outputs[0].kind",
-            "one of 'led', 'relay' (this key is required)",
+            "one of 'led', 'relay', 'pwm_led', 'rgb_led', 'buzzer' (this key is required)",
             "nothing (the key is missing)",
             id="output-missing-key",
         ),

@@ -7,6 +7,7 @@ simulated backend runs anywhere gpiozero and numpy do.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,9 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from edge_agent.audio_engine import AudioDevice
 from edge_agent.hardware.gpio import ButtonEvent, ButtonInput, Outputs, SwitchInput
+from edge_agent.hardware.lights import StatusLights, open_lights
+from edge_agent.hardware.outputs_safety import Schedule
+from edge_agent.hardware.pin_factory import default_pin_factory, read_model
 from edge_agent.hardware.simulated import MIC_RATE, GpioLog, SimulatedAudio, read_wav_mono
 from edge_agent.settings import Settings
 
@@ -35,6 +39,8 @@ class Hardware:
     button_presses_s: tuple[float, ...] = field(default_factory=tuple)
     """Simulated backend: seconds after start at which to tap the button."""
     mute_switch: SwitchInput | None = None
+    lights: StatusLights = field(default_factory=StatusLights)
+    """The status lights and the privacy light (dark and inert when none are configured)."""
 
     def tap_button(self) -> None:
         """Press and release the simulated button (drives the mock pin). Thread: event loop."""
@@ -62,7 +68,8 @@ class Hardware:
             pin.drive_high()
 
     def close(self) -> None:
-        """Outputs to their safe state, pins released, logs closed. Idempotent."""
+        """Outputs to their safe state, lights off, pins released, logs closed. Idempotent."""
+        self.lights.close()
         self.outputs.close()
         if self.mute_switch is not None:
             self.mute_switch.close()
@@ -73,12 +80,17 @@ class Hardware:
         if self.gpio_log is not None:
             self.gpio_log.close()
             self.gpio_log = None
-        if isinstance(self.pin_factory, MockFactory):
+        if self.pin_factory is not None:
             self.pin_factory.close()
+            self.pin_factory = None
 
 
 def open_hardware(
-    settings: Settings, *, on_button: ButtonEvent, on_mute_switch: Callable[[bool], None] | None = None
+    settings: Settings,
+    *,
+    on_button: ButtonEvent,
+    on_mute_switch: Callable[[bool], None] | None = None,
+    schedule: Schedule | None = None,
 ) -> Hardware:
     """Open the configured backend. ``on_button`` runs in a gpiozero thread (see ButtonInput).
 
@@ -102,12 +114,13 @@ def open_hardware(
     else:
         from edge_agent.hardware.alsa_audio import AlsaAudio  # lazy: needs libasound
 
-        pin_factory = None  # gpiozero's default; on a Pi 5 set GPIOZERO_PIN_FACTORY=lgpio
+        # gpiozero's default, except lgpio on a Pi 5 (its auto-detection has failed there; hw/README.md).
+        pin_factory = default_pin_factory(os.environ, read_model())
         audio = AlsaAudio(settings.audio)
         presses = ()
     outputs = None
     try:
-        outputs = Outputs(settings.outputs, pin_factory=pin_factory, on_change=gpio_log)
+        outputs = Outputs(settings.outputs, pin_factory=pin_factory, on_change=gpio_log, schedule=schedule)
         button = switch = None
         if settings.button.pin is not None:
             button = ButtonInput(settings.button, on_button, pin_factory=pin_factory)
@@ -115,6 +128,13 @@ def open_hardware(
             switch = SwitchInput(
                 settings.mute_switch.pin, settings.mute_switch.pull_up, on_mute_switch, pin_factory=pin_factory
             )
+        simulated_spi = settings.hardware.backend == "simulated" and settings.lights.kind == "apa102"
+        lights = open_lights(
+            settings.lights,
+            camera_enabled=settings.camera.backend != "off",
+            pin_factory=pin_factory,
+            transfer=(lambda _data: None) if simulated_spi else None,
+        )
     except BaseException:
         if outputs is not None:
             outputs.close()
@@ -123,4 +143,4 @@ def open_hardware(
         audio.close()
         raise
     _LOGGER.info("hardware backend: %s", settings.hardware.backend)
-    return Hardware(audio, outputs, button, pin_factory, gpio_log, presses, switch)
+    return Hardware(audio, outputs, button, pin_factory, gpio_log, presses, switch, lights)
