@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 APT_PACKAGES=(python3 python3-venv python3-dev gcc pkg-config libasound2-dev libsystemd-dev)
 # Only for `test`: the tests check systemd/edge-agent.service with systemd-analyze (package
 # systemd) and lint hw/install.sh with shellcheck (tests/test_systemd_unit.py, test_install.py).
-APT_TEST_PACKAGES=(systemd shellcheck)
+APT_TEST_PACKAGES=(systemd shellcheck alsa-utils)
 VENV=.venv
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
