@@ -10,7 +10,7 @@ import asyncio
 import os
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from edge_agent.credentials import api_key_credential
 from edge_agent.daemon import Daemon
@@ -120,6 +121,15 @@ async def running_daemon(script: Script, config: dict[str, Any], *, api_key: str
         finally:
             stop.set()
             await task
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    """gpiozero's mock pins with PWM, closed and reset after the test."""
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.close()
+    f.reset()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from edge_agent.events import ToolCall
 from edge_agent.hardware.gpio import Outputs
@@ -17,14 +17,6 @@ OUTPUTS = (
     OutputSettings(name="kitchen_light", kind="led", pin=17, description="Kitchen light"),
     OutputSettings(name="fan", kind="relay", pin=22, description="Fan", active_high=False),
 )
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.close()
-    f.reset()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from edge_agent.events import ToolCall
 from edge_agent.hardware.gpio import Outputs
@@ -19,14 +19,6 @@ from edge_agent.tools import ToolBox
 from edge_agent.tools_builtin import Volume, register_builtins
 
 STATUS = {"phase": "responding", "muted": False, "connected": True}
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.close()
-    f.reset()
 
 
 @pytest.fixture

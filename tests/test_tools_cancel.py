@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from edge_agent.events import ToolCall
 from edge_agent.hardware.gpio import Outputs
 from edge_agent.settings import OutputSettings
 from edge_agent.tools import ToolBox
-from tests.test_tools_outputs import FakeTime
+from tests.test_tools_outputs import FakeTime, fake_time
+
+__all__ = ["fake_time"]  # a fixture, used by name
 
 Out = OutputSettings
 CONFIG = (
@@ -25,19 +27,6 @@ CONFIG = (
     Out(name="chime", kind="buzzer", pin=26),
 )
 PINS = (17, 12, 5, 6, 13, 22, 23, 24, 26)
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.close()
-    f.reset()
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from edge_agent.events import ToolCall
 from edge_agent.hardware.gpio import Outputs
@@ -70,14 +70,6 @@ class FakeTime:
             timer.cancelled = True  # spent
             timer.callback()
         self.now = end
-
-
-@pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory(pin_class=MockPWMPin)
-    yield f
-    f.close()
-    f.reset()
 
 
 @pytest.fixture
