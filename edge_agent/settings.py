@@ -135,13 +135,32 @@ class AudioSettings(_Section):
     capture_rate: Annotated[int, Field(ge=8000, le=192000)] = 16000
     """Capture sample rate in Hz (resampled to the 16 kHz the Live API expects)."""
     capture_channels: Annotated[int, Field(ge=1, le=8)] = 1
-    """Capture channels (mixed down to mono)."""
+    """Capture channels (mixed down to mono unless capture_channel picks one)."""
+    capture_channel: Annotated[int, Field(ge=0, le=7)] | None = None
+    """Use only this capture channel (0 = the first) of a multi-channel mic; leave the key out to mix them all."""
+    input_gain_db: Annotated[float, Field(ge=-20, le=30)] = 0.0
+    """Gain applied to the microphone before anything else, in dB (-20..30); raise it for a quiet mic."""
     playback_device: NonEmpty = "default"
     """ALSA playback PCM name."""
     playback_rate: Annotated[int, Field(ge=8000, le=192000)] = 48000
     """Playback sample rate in Hz (the model's 24 kHz speech is resampled to it)."""
     playback_channels: Annotated[int, Field(ge=1, le=8)] = 1
     """Playback channels (the mono reply is copied to each)."""
+    echo_cancellation: Literal["webrtc", "half_duplex", "off"] = "webrtc"
+    """"webrtc" = WebRTC AEC3 removes the speaker from the mic; "half_duplex" = the mic sends silence while the
+    speaker plays (barge in with the button); "off" = neither (headphones, or a mic far from the speaker)."""
+    noise_suppression: bool = True
+    """webrtc: also suppress steady background noise (it removes residual echo too, at a small cost to the voice)."""
+    min_erle_db: Annotated[float, Field(ge=0, le=60)] = 18.0
+    """webrtc: when the measured echo reduction stays below this many dB while the model speaks, the daemon
+    switches itself to half_duplex (logged and shown in status); 0 = never."""
+
+    @model_validator(mode="after")
+    def _check_channel(self) -> AudioSettings:
+        if self.capture_channel is not None and self.capture_channel >= self.capture_channels:
+            expected = f"a channel below capture_channels ({self.capture_channels}), counting from 0"
+            raise _rule_error("audio.capture_channel", expected, show(self.capture_channel))
+        return self
 
 
 class ListeningSettings(_Section):
