@@ -1,12 +1,18 @@
 """The audio thread: capture and playback in lockstep, bridged to the event loop in one place.
 
 One dedicated thread, paced by the capture device, does per period (e.g. 10 ms):
-read one capture period → pop one period of reply audio from the jitter buffer →
-write it to the speaker → resample the capture frame to 16 kHz and cut it into
-uplink chunks. Finished chunks cross into the event loop only through
-:meth:`AudioEngine._post` (``loop.call_soon_threadsafe``). The loop never blocks on
-a device, and a failing device is closed, reported and reopened with backoff; it
-never ends the daemon.
+read one capture period → pop one period of reply audio from the jitter buffer → feed it to
+the echo handling as the reference and write it to the speaker → resample the capture frame
+to 16 kHz, apply the input gain, measure its level, cancel the echo (10 ms frames) and cut it
+into uplink chunks. Finished chunks cross into the event loop only through
+:meth:`AudioEngine._post` (``loop.call_soon_threadsafe``). The loop never blocks on a device,
+and a failing device is closed, reported and reopened with backoff; it never ends the daemon.
+
+When the speaker reports its fill level (ALSA), the thread keeps it inside a band: a few
+periods of silence are written at open so scheduling jitter never starves it, a period is
+skipped when a slower speaker clock lets it fill up (so a write never blocks the capture
+clock), and a period of silence is added when a faster one drains it. Mic and speaker on
+one card never trigger either; two devices with clocks 100 ppm apart do about every 100 s.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edge_agent.echo import FAR_FRAME, NEAR_FRAME, Echo, mean_power, power_dbfs
 from edge_agent.errors import HardwareError
-from edge_agent.pcm import Chunker, PlaybackBuffer, Samples, StreamResampler, as_samples
+from edge_agent.latency import Latency
+from edge_agent.pcm import Framer, PlaybackBuffer, Samples, StreamResampler, as_samples
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -29,6 +37,10 @@ UPLINK_RATE = 16000
 """The Live API's native input rate (``audio/pcm;rate=16000``)."""
 REPLY_RATE = 24000
 """The Live API's output rate (``audio/pcm;rate=24000``)."""
+PRIME_PERIODS = 2
+"""Periods of silence written to a speaker that reports its fill level, when it opens."""
+LEVEL_FRAMES = 100
+"""10 ms frames (1 s) over which the mic level is reported."""
 
 
 class AudioDevice(Protocol):
@@ -54,16 +66,21 @@ class AudioDevice(Protocol):
     def write(self, samples: Samples) -> None:
         """Queue mono int16 samples at ``playback_rate`` for the speaker."""
 
+    def playback_queued(self) -> int | None:
+        """Frames queued in the speaker's buffer now, or None when the device cannot tell."""
+
     def close(self) -> None:
         """Release the device. Idempotent."""
 
 
 class AudioEngine:
-    """Owns the audio thread, the playback jitter buffer and the uplink chunker.
+    """Owns the audio thread, the playback jitter buffer, the echo handling and the uplink framing.
 
-    Thread contract: :meth:`play`, :meth:`finish`, :meth:`flush` and the
-    ``uplink_enabled`` flag are used from the event loop; callbacks ``on_chunk``
-    (a 16 kHz chunk as bytes) and ``on_drained`` run on the event loop.
+    Thread contract: :meth:`play`, :meth:`finish`, :meth:`flush` and the ``uplink_enabled``
+    flag are used from the event loop; callbacks ``on_chunk(chunk, read_at)`` (a 16 kHz chunk as
+    bytes, and the ``time.monotonic()`` of the capture read that completed it) and
+    ``on_drained()`` run on the event loop. The status figures (``device_ok``, ``device_error``,
+    ``mic_dbfs``, ``echo`` …) are written by the audio thread and may be read anywhere.
     """
 
     def __init__(
@@ -74,22 +91,36 @@ class AudioEngine:
         period_ms: int,
         chunk_ms: int,
         prebuffer_ms: int,
-        on_chunk: Callable[[bytes], None],
+        on_chunk: Callable[..., None],
         on_drained: Callable[[], None],
+        echo: Echo | None = None,
+        input_gain_db: float = 0.0,
+        latency: Latency | None = None,
     ) -> None:
         self.device = device
         self.period_ms = period_ms
         self.uplink_enabled = False
         """Set on the loop; read by the audio thread (a plain bool is atomic under the GIL)."""
         self.device_ok = False
+        self.device_error = ""
+        """Why the device is not open ('' while it is, or before the first try)."""
         self.last_cycle = 0.0
         """time.monotonic() of the last completed cycle (for a watchdog)."""
         self.chunks_sent = 0
+        self.skipped_periods = 0
+        """Playback periods skipped because a slower speaker clock let its buffer fill up."""
+        self.padded_periods = 0
+        """Periods of silence added because a faster speaker clock drained its buffer."""
+        self.echo = echo if echo is not None else Echo("off")
+        self.latency = latency if latency is not None else Latency()
+        self._gain = float(10 ** (input_gain_db / 20))
         self._loop = loop
         self._on_chunk = on_chunk
         self._on_drained = on_drained
-        self._buffer = PlaybackBuffer(REPLY_RATE * prebuffer_ms // 1000, on_drained=self._drained)
-        self._chunker = Chunker(UPLINK_RATE * chunk_ms // 1000)
+        self._buffer = PlaybackBuffer(REPLY_RATE * prebuffer_ms // 1000, on_drained=self._drained, latency=self.latency)
+        self._chunker = Framer(UPLINK_RATE * chunk_ms // 1000)
+        self._levels = np.zeros(LEVEL_FRAMES, dtype=np.float64)
+        self._frames = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -105,17 +136,30 @@ class AudioEngine:
         """Reply samples (24 kHz) handed to the speaker so far."""
         return self._buffer.samples_played
 
-    def play(self, pcm: bytes) -> None:
-        """Queue 24 kHz reply audio. Thread: event loop. Never blocks."""
-        self._buffer.push(as_samples(pcm))
+    @property
+    def mic_dbfs(self) -> float:
+        """The microphone's RMS level over the last second, dBFS (after the input gain)."""
+        return round(power_dbfs(float(self._levels.mean())), 1)
+
+    @property
+    def mic_peak_dbfs(self) -> float:
+        """The loudest 10 ms of the last second, dBFS RMS."""
+        return round(power_dbfs(float(self._levels.max())), 1)
+
+    def play(self, pcm: bytes, received_at: float | None = None) -> None:
+        """Queue 24 kHz reply audio that arrived at ``received_at`` (monotonic). Thread: event loop. Never blocks."""
+        self._buffer.push(as_samples(pcm), received_at)
 
     def finish(self) -> None:
         """End of turn: play out what is queued, then call ``on_drained``. Idempotent."""
         self._buffer.finish()
 
-    def flush(self) -> int:
-        """Drop all queued reply audio now; returns samples dropped. Idempotent."""
-        return self._buffer.flush()
+    def flush(self, received_at: float | None = None) -> int:
+        """Drop all queued reply audio now; returns samples dropped. Idempotent.
+
+        ``received_at``: when the ``interrupted`` that asked for it arrived (for the flush figure).
+        """
+        return self._buffer.flush(received_at)
 
     def start(self) -> None:
         """Start the audio thread (it opens the device, retrying while it fails)."""
@@ -155,8 +199,9 @@ class AudioEngine:
                 self.device.open()
             except Exception as e:  # missing, busy, or an unexpected fault: retried, never fatal
                 self.device_ok = False
+                self.device_error = str(e)
                 _LOGGER.error(
-                    "audio device %s unavailable: %s; retry in %.0f s",
+                    "audio device %s unavailable: %s; retry in %.1f s",
                     self.device.name,
                     e,
                     delay,
@@ -167,11 +212,24 @@ class AudioEngine:
                 delay = min(delay * 2, 30.0)
                 continue
             self.device_ok = True
+            if self.device_error:
+                _LOGGER.info("audio device %s is back", self.device.name, extra={"DEVICE": self.device.name})
+            self.device_error = ""
             try:
                 self._cycles()
                 delay = 0.5
             except Exception as e:  # a device fault must never end the daemon
-                _LOGGER.error("audio device %s failed: %s; reopening in %.0f s", self.device.name, e, delay)
+                self.device_error = str(e)
+                _LOGGER.error(
+                    "audio device %s failed: %s; reopening in %.1f s",
+                    self.device.name,
+                    e,
+                    delay,
+                    exc_info=not isinstance(e, HardwareError),
+                    extra={"DEVICE": self.device.name},
+                )
+                self.device_ok = False
+                self.device.close()
                 self._stop.wait(delay)
                 delay = min(delay * 2, 30.0)
             finally:
@@ -182,28 +240,68 @@ class AudioEngine:
         device = self.device
         to_uplink = StreamResampler(device.capture_rate, UPLINK_RATE)
         to_speaker = StreamResampler(REPLY_RATE, device.playback_rate)
+        mic_frames, ref_frames = Framer(NEAR_FRAME), Framer(FAR_FRAME)
         reply = np.zeros(REPLY_RATE * self.period_ms // 1000, dtype=np.int16)
+        silence = np.zeros_like(reply)
+        period = device.playback_rate * self.period_ms // 1000
+        low, high = period // 2, PRIME_PERIODS * period + period // 2
+
+        def speak(samples: Samples) -> None:  # the reference goes in just before the write
+            for frame in ref_frames.push(samples):
+                self.echo.reference(frame)
+            device.write(to_speaker.process(samples))
+
         was_uplink = False
         _LOGGER.info(
-            "audio open: %s (capture %d Hz, playback %d Hz, %d ms periods)",
+            "audio open: %s (capture %d Hz, playback %d Hz, %d ms periods, echo %s)",
             device.name,
             device.capture_rate,
             device.playback_rate,
             self.period_ms,
+            self.echo.mode,
         )
+        if device.playback_queued() is not None:
+            for _ in range(PRIME_PERIODS):
+                speak(silence)
         while not self._stop.is_set():
             captured = device.read()
-            self._buffer.pop(reply)
-            device.write(to_speaker.process(reply))
-            uplink = self.uplink_enabled
-            if uplink and not was_uplink:
-                to_uplink.reset()  # no audio from before the uplink opened (e.g. while muted)
-            was_uplink = uplink
-            frame = to_uplink.process(captured)
-            if uplink:
-                for chunk in self._chunker.push(frame):
-                    self.chunks_sent += 1
-                    self._post(self._on_chunk, chunk)
+            read_at = time.monotonic()
+            queued = device.playback_queued()
+            if queued is not None and queued > high:
+                self.skipped_periods += 1  # the reply waits one period; nothing is lost
             else:
+                if queued is not None and queued < low:
+                    self.padded_periods += 1
+                    speak(silence)
+                self._buffer.pop(reply)
+                speak(reply)
+            uplink = self.uplink_enabled
+            if uplink and not was_uplink:  # no audio from before the uplink opened (e.g. while muted)
+                to_uplink.reset()
+                mic_frames.reset()
                 self._chunker.reset()
+            was_uplink = uplink
+            for frame in mic_frames.push(to_uplink.process(captured)):
+                out = self._process(frame)
+                if uplink:
+                    for chunk in self._chunker.push(out):
+                        self.chunks_sent += 1
+                        self._post(self._on_chunk, chunk.tobytes(), read_at)
             self.last_cycle = time.monotonic()
+
+    def _process(self, frame: Samples) -> Samples:
+        """Gain, level and echo handling for one 10 ms, 16 kHz mic frame."""
+        if self._gain != 1.0:
+            frame = np.clip(frame * np.float32(self._gain), -32768, 32767).astype(np.int16)
+        power = mean_power(frame)
+        self._levels[self._frames % LEVEL_FRAMES] = power
+        self._frames += 1
+        if self._frames % LEVEL_FRAMES == 0 and _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug(
+                "mic level %.1f dBFS (peak %.1f), echo %s, ERLE %s dB",
+                self.mic_dbfs,
+                self.mic_peak_dbfs,
+                self.echo.mode,
+                self.echo.erle_db,
+            )
+        return self.echo.process(frame, power)

@@ -142,10 +142,10 @@ class Conversation:
                     self._emit(ev.PlayNotice("budget"))
                     self._window_open = self.mode == "always"
                 self.turns_allowed = turns
-            case ev.ModelAudioReceived(pcm=pcm):
+            case ev.ModelAudioReceived(pcm=pcm, received_at=received_at):
                 if not self._discarding_turn:
                     self._model_active()
-                    self._emit(ev.PlayAudio(pcm))
+                    self._emit(ev.PlayAudio(pcm, received_at))
             case ev.InputTranscribed(text=text, finished=finished):
                 if not finished:
                     self._replies_since_user = 0  # the user is speaking again
@@ -160,8 +160,8 @@ class Conversation:
                 if not self._discarding_turn:
                     self._model_active()
                     self._model_text.append(text)
-            case ev.ModelInterrupted():
-                self._on_interrupted()
+            case ev.ModelInterrupted(received_at=received_at):
+                self._on_interrupted(received_at)
             case ev.GenerationCompleted():
                 self._generating = False
                 self._emit(ev.CancelTimer(REPLY_TIMER))
@@ -260,9 +260,9 @@ class Conversation:
         self._responding = self._awaiting_drain = self._generating = False
         self._emit(ev.CancelTimer(REPLY_TIMER))
 
-    def _on_interrupted(self) -> None:
+    def _on_interrupted(self, received_at: float | None) -> None:
         self._discarding_turn = False  # the server has moved on: what comes next is a new turn
-        self._emit(ev.FlushPlayback("interrupted"))
+        self._emit(ev.FlushPlayback("interrupted", received_at))
         self._log_model(interrupted=True)
         self._responding = self._awaiting_drain = self._generating = False
         self._emit(ev.CancelTimer(REPLY_TIMER))

@@ -24,9 +24,11 @@ from edge_agent.audio_engine import AudioEngine
 from edge_agent.camera_feed import CameraFeed
 from edge_agent.conversation import Conversation
 from edge_agent.credentials import Credential
+from edge_agent.echo import open_echo
 from edge_agent.events import Command, Event, Phase
 from edge_agent.hardware.factory import Hardware, open_hardware
 from edge_agent.hardware.mixer import SimulatedMixer
+from edge_agent.latency import Latency
 from edge_agent.lights import LightsTracker
 from edge_agent.live.connection import ConnectionManager
 from edge_agent.live.resumption import Handle, Resumption
@@ -74,6 +76,7 @@ class Daemon:
         self.store = StateStore(state_dir(settings.daemon.state_dir, os.environ if environ is None else environ))
         self.lights = LightsTracker(camera_enabled=settings.camera.backend != "off")
         self.accounting = Accounting(settings.live.daily_token_budget, self.store, self.post)
+        self.latency = Latency()
         self.meter = self.accounting.meter
         self.turns_played = 0
         """Replies that finished playing (PlaybackDrained at the end of a turn)."""
@@ -151,6 +154,9 @@ class Daemon:
                 prebuffer_ms=audio.prebuffer_ms,
                 on_chunk=self._on_chunk,
                 on_drained=lambda: self.post(ev.PlaybackDrained()),
+                echo=open_echo(audio),
+                input_gain_db=audio.input_gain_db,
+                latency=self.latency,
             )
             self.engine.start()
             self.connection = self._connection_manager()
@@ -200,6 +206,7 @@ class Daemon:
             on_usage=self.meter.report,
             on_status=self._set_status,
             max_buffered_chunks=int(live.handover_buffer_s / chunk_s),
+            on_audio_sent=self._on_audio_sent,
         )
 
     async def _supervise(self, stop: asyncio.Event, hw: Hardware, connection: ConnectionManager) -> None:
@@ -261,10 +268,14 @@ class Daemon:
 
     # -------------------------------------------------------- callbacks
 
-    def _on_chunk(self, chunk: bytes) -> None:
+    def _on_chunk(self, chunk: bytes, read_at: float) -> None:
         """A finished 16 kHz uplink chunk from the audio thread (runs on the loop)."""
         if self.connection is not None and self.engine is not None and self.engine.uplink_enabled:
-            self.connection.push_audio(chunk)
+            self.connection.push_audio(chunk, read_at)
+
+    def _on_audio_sent(self, read_at: float) -> None:
+        """A chunk went out on the WebSocket (runs on the loop)."""
+        self.latency.mic_to_wire.add((time.monotonic() - read_at) * 1000.0)
 
     def _on_button(self, what: str) -> None:
         """Button edges (bridged from gpiozero's threads) → semantic events."""
@@ -308,8 +319,8 @@ class Daemon:
         engine, connection = self.engine, self.connection
         assert engine is not None and connection is not None and self.tools is not None
         match command:
-            case ev.PlayAudio(pcm=pcm):
-                engine.play(pcm)
+            case ev.PlayAudio(pcm=pcm, received_at=received_at):
+                engine.play(pcm, received_at)
             case ev.StartUplink():
                 engine.uplink_enabled = True
                 _LOGGER.info("microphone streaming on")
@@ -344,8 +355,8 @@ class Daemon:
                 connection.want(False)
             case ev.Reconnect(reason=reason):
                 connection.request_reconnect(reason)
-            case ev.FlushPlayback(reason=reason):
-                dropped = engine.flush()
+            case ev.FlushPlayback(reason=reason, received_at=received_at):
+                dropped = engine.flush(received_at)
                 _LOGGER.info("playback stopped (%s): dropped %d ms of reply", reason, dropped * 1000 // 24000)
             case ev.FinishPlayback():
                 engine.finish()

@@ -148,6 +148,8 @@ class ModelAudioReceived:
     """Reply audio from the model: 16-bit LE mono PCM at 24 kHz."""
 
     pcm: bytes
+    received_at: float | None = None
+    """``time.monotonic()`` when the message arrived (for the wire → speaker figure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,9 @@ class OutputTranscribed:
 @dataclass(frozen=True, slots=True)
 class ModelInterrupted:
     """The user's activity interrupted the model: queued reply audio must go."""
+
+    received_at: float | None = None
+    """``time.monotonic()`` when the message arrived (for the flush figure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +327,8 @@ class PlayAudio(Droppable):
     """Queue reply audio (16-bit LE mono, 24 kHz) for the speaker."""
 
     pcm: bytes
+    received_at: float | None = None
+    """When it arrived (``time.monotonic()``), passed through for the latency figures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +336,8 @@ class FlushPlayback:
     """Discard all queued reply audio now (barge-in): the speaker goes silent."""
 
     reason: str
+    received_at: float | None = None
+    """When the ``interrupted`` behind it arrived (``time.monotonic()``), for the flush figure."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,17 @@ here loops over samples in Python. Resampling uses soxr's streaming resampler (H
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import soxr
+
+if TYPE_CHECKING:
+    from edge_agent.latency import Latency
 
 Samples = npt.NDArray[np.int16]
 
@@ -56,34 +61,33 @@ class StreamResampler:
             self._stream.clear()
 
 
-class Chunker:
-    """Collects 16 kHz frames into fixed-size uplink chunks (e.g. 40 ms = 640 samples).
+class Framer:
+    """Cuts a stream of int16 samples into fixed-size frames (e.g. 10 ms for the echo canceller).
 
-    Thread: the audio thread only. ``push`` returns finished chunks as ``bytes``
-    (a fresh object each, safe to hand to another thread).
+    Thread: one thread only. ``push`` returns finished frames as new arrays, in order.
     """
 
-    def __init__(self, chunk_samples: int) -> None:
-        self.chunk_samples = chunk_samples
-        self._buf = np.zeros(chunk_samples, dtype=np.int16)
+    def __init__(self, frame_samples: int) -> None:
+        self.frame_samples = frame_samples
+        self._buf = np.zeros(frame_samples, dtype=np.int16)
         self._fill = 0
 
-    def push(self, samples: Samples) -> list[bytes]:
-        """Add samples; return zero or more complete chunks in order."""
-        done: list[bytes] = []
+    def push(self, samples: Samples) -> list[Samples]:
+        """Add samples; return zero or more complete frames in order."""
+        done: list[Samples] = []
         pos = 0
         while pos < samples.size:
-            take = min(self.chunk_samples - self._fill, samples.size - pos)
+            take = min(self.frame_samples - self._fill, samples.size - pos)
             self._buf[self._fill : self._fill + take] = samples[pos : pos + take]
             self._fill += take
             pos += take
-            if self._fill == self.chunk_samples:
-                done.append(self._buf.tobytes())
+            if self._fill == self.frame_samples:
+                done.append(self._buf.copy())
                 self._fill = 0
         return done
 
     def reset(self) -> None:
-        """Drop a partly filled chunk (the uplink was switched off)."""
+        """Drop a partly filled frame."""
         self._fill = 0
 
 
@@ -98,34 +102,59 @@ class PlaybackBuffer:
     speaker gets silence, the underrun is counted, and playback waits for the
     prebuffer again. ``on_drained`` is called (from whichever thread emptied the
     buffer) when a finished turn has been played out completely.
+
+    With ``latency`` given, the buffer records two series (see :mod:`edge_agent.latency`): for each
+    pushed message with a ``received_at`` time, how much later than the jitter buffer's own wait
+    its first sample was popped (``wire_to_speaker``), and after a :meth:`flush` with a
+    ``received_at`` time, when the first silent period was popped (``flush``). Times are
+    ``clock()`` seconds (``time.monotonic`` by default).
     """
 
-    def __init__(self, prebuffer: int, on_drained: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        prebuffer: int,
+        on_drained: Callable[[], None] | None = None,
+        *,
+        rate: int = 24000,
+        latency: Latency | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.prebuffer = prebuffer
         self.on_drained = on_drained
         self.underruns = 0
         self.samples_played = 0
+        self._rate = rate
+        self._latency = latency
+        self._clock = clock
         self._lock = threading.Lock()
-        self._chunks: deque[Samples] = deque()
+        # Each entry: samples, arrival time (or None), samples queued ahead of it at arrival.
+        self._chunks: deque[tuple[Samples, float | None, int]] = deque()
         self._offset = 0  # samples already consumed from _chunks[0]
         self._queued = 0
         self._playing = False
         self._finishing = False
+        self._started_at = 0.0  # when playback (re)started: the prebuffer was reached or the turn finished
+        self._flushed_at: float | None = None
 
     @property
     def queued(self) -> int:
         """Samples waiting to be played."""
         return self._queued
 
-    def push(self, samples: Samples) -> None:
-        """Queue reply audio. Thread: event loop."""
+    def push(self, samples: Samples, received_at: float | None = None) -> None:
+        """Queue reply audio that arrived at ``received_at`` (for the latency figure). Thread: event loop."""
         if samples.size == 0:
             return
         with self._lock:
-            self._chunks.append(samples)
+            self._chunks.append((samples, received_at, self._queued))
             self._queued += samples.size
-            if self._queued >= self.prebuffer:
-                self._playing = True
+            if not self._playing and self._queued >= self.prebuffer:
+                self._start()
+
+    def _start(self) -> None:
+        self._playing = True
+        self._started_at = self._clock()
+        self._flushed_at = None  # new audio before a silent period: nothing to time
 
     def finish(self) -> None:
         """End of turn: play out the rest (even below the prebuffer), then report drained.
@@ -135,16 +164,18 @@ class PlaybackBuffer:
         with self._lock:
             self._finishing = True
             if self._queued:
-                self._playing = True
+                if not self._playing:
+                    self._start()
                 return
             self._finishing = False
         self._drained()
 
-    def flush(self) -> int:
+    def flush(self, received_at: float | None = None) -> int:
         """Discard everything queued now (barge-in); returns the samples dropped.
 
         Thread: any. Never blocks beyond the lock. Idempotent. After this the speaker
-        gets silence from its next period on.
+        gets silence from its next period on. ``received_at``: when the ``interrupted``
+        that asked for it arrived (for the flush latency figure).
         """
         with self._lock:
             dropped = self._queued
@@ -153,6 +184,8 @@ class PlaybackBuffer:
             self._queued = 0
             self._playing = False
             self._finishing = False
+            if received_at is not None:
+                self._flushed_at = received_at
         return dropped
 
     def pop(self, out: Samples) -> None:
@@ -163,7 +196,11 @@ class PlaybackBuffer:
             filled = 0
             if self._playing:
                 while filled < n and self._chunks:
-                    head = self._chunks[0]
+                    head, received_at, ahead = self._chunks[0]
+                    if self._offset == 0 and received_at is not None and self._latency is not None:
+                        due = max(received_at, self._started_at) + ahead / self._rate
+                        late = self._clock() + filled / self._rate - due
+                        self._latency.wire_to_speaker.add(max(0.0, late) * 1000.0)
                     take = min(n - filled, head.size - self._offset)
                     out[filled : filled + take] = head[self._offset : self._offset + take]
                     filled += take
@@ -184,6 +221,10 @@ class PlaybackBuffer:
                     self._playing = False
                     self._finishing = False
                     drained = True
+            elif self._flushed_at is not None:
+                if self._latency is not None:
+                    self._latency.flush.add((self._clock() - self._flushed_at) * 1000.0)
+                self._flushed_at = None
             out[filled:] = 0
         if drained:
             self._drained()

@@ -23,6 +23,7 @@ from edge_agent.events import Phase
 from edge_agent.sd_notify import Notifier, WatchdogGate
 
 if TYPE_CHECKING:
+    from edge_agent.audio_engine import AudioEngine
     from edge_agent.daemon import Daemon
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def status_line(daemon: Daemon) -> str:
     engine = daemon.engine
     phase: str = conv.phase.value
     if engine is not None and not engine.device_ok:
-        return f"audio device unavailable: {daemon.settings.audio.capture_device} (retrying)"
+        why = f": {engine.device_error}" if engine.device_error else ""
+        return f"audio device unavailable: {daemon.settings.audio.capture_device} (retrying){why}"
     match conv.phase:
         case Phase.ERROR:
             return str(daemon.status)
@@ -49,7 +51,31 @@ def status_line(daemon: Daemon) -> str:
             return "standby: daily token budget reached"
         case Phase.STANDBY if daemon.connection is not None and daemon.connection.link is None:
             return "standby (connection closed while idle)"
+    if engine is not None and engine.echo.fallback_reason:
+        return f"{phase} (half-duplex: echo cancellation fell back)"
     return phase
+
+
+def audio_status(engine: AudioEngine) -> dict[str, Any]:
+    """The ``audio`` block of ``ctl status``: device, mic level, echo handling, glitches, latency."""
+    echo, device = engine.echo, engine.device
+    return {
+        "device": device.name,
+        "device_ok": engine.device_ok,
+        "device_error": engine.device_error,
+        "mic_dbfs": engine.mic_dbfs,
+        "mic_peak_dbfs": engine.mic_peak_dbfs,
+        "echo": echo.mode,
+        "echo_configured": echo.configured,
+        "echo_fallback": echo.fallback_reason,
+        "erle_db": echo.erle_db,
+        "underruns": engine.underruns,
+        "overruns": getattr(device, "overruns", 0),
+        "speaker_xruns": getattr(device, "underruns", 0),
+        "skipped_periods": engine.skipped_periods,
+        "padded_periods": engine.padded_periods,
+        "latency": engine.latency.summary(),
+    }
 
 
 class ServiceInterface:
@@ -145,6 +171,7 @@ class ServiceInterface:
             "audio_device_ok": bool(engine and engine.device_ok),
             "underruns": engine.underruns if engine else 0,
             "frames_sent": d.frames_sent,
+            "audio": audio_status(engine) if engine else {},
         }
 
     async def wake(self) -> dict[str, Any]:

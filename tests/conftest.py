@@ -71,6 +71,8 @@ def base_config(tmp_path: Path, base_url: str, **sections: dict[str, Any]) -> di
     config: dict[str, Any] = {
         "live": {"base_url": base_url, "model": "test-model", "voice": "Kore", "system_instruction": "Be brief."},
         "hardware": {"backend": "simulated"},
+        # The uplink is checked bit-exact against the mic here; echo handling has its own end-to-end tests.
+        "audio": {"echo_cancellation": "off"},
         "listening": {"mode": "always"},
         "daemon": {"state_dir": str(tmp_path / "state")},
         "simulated": {

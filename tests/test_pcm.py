@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from edge_agent.pcm import Chunker, PlaybackBuffer, StreamResampler, rms_dbfs
+from edge_agent.latency import Latency
+from edge_agent.pcm import Framer, PlaybackBuffer, StreamResampler, rms_dbfs
 
 
 def ramp(n: int, start: int = 1) -> np.ndarray:
@@ -69,16 +71,19 @@ def test_flush_silences_the_very_next_period_and_is_idempotent() -> None:
     assert not out.any() and buf.queued == 0 and buf.underruns == 0
 
 
-def test_chunker_cuts_exact_chunks_across_frame_boundaries() -> None:
-    chunker = Chunker(640)
-    chunks: list[bytes] = []
+def test_framer_cuts_exact_frames_across_chunk_boundaries() -> None:
+    framer = Framer(640)
+    frames: list[bytes] = []
     signal = ramp(160 * 9)
     for i in range(9):
-        chunks += chunker.push(signal[i * 160 : (i + 1) * 160])
-    assert [len(c) for c in chunks] == [1280, 1280]
-    assert b"".join(chunks) == signal[:1280].tobytes()
-    chunker.reset()
-    assert chunker.push(ramp(640))[0] == ramp(640).tobytes()
+        frames += [f.tobytes() for f in framer.push(signal[i * 160 : (i + 1) * 160])]
+    assert [len(c) for c in frames] == [1280, 1280]
+    assert b"".join(frames) == signal[:1280].tobytes()
+    framer.reset()
+    first = framer.push(ramp(700))[0]
+    assert first.tobytes() == ramp(640).tobytes()
+    first[:] = 0  # a frame is the caller's own array
+    assert framer.push(ramp(580))[0][:60].tobytes() == ramp(700)[640:].tobytes()
 
 
 def test_resampler_is_a_pass_through_at_equal_rates_and_keeps_a_tone_across_rates() -> None:
@@ -99,3 +104,28 @@ def test_resampler_is_a_pass_through_at_equal_rates_and_keeps_a_tone_across_rate
 def test_rms_dbfs_of_silence_and_full_scale() -> None:
     assert rms_dbfs(np.zeros(100, dtype=np.int16)) == -120.0
     assert abs(rms_dbfs(np.full(100, 32767, dtype=np.int16))) < 0.01
+
+
+def test_the_buffer_times_each_message_beyond_its_own_wait_and_the_flush() -> None:
+    now = [100.0]
+    latency = Latency()
+    buf = PlaybackBuffer(prebuffer=480, rate=24000, latency=latency, clock=lambda: now[0])
+    out = np.zeros(240, dtype=np.int16)
+    buf.push(ramp(240), received_at=100.0)  # below the prebuffer: waits
+    now[0] = 100.010
+    buf.push(ramp(240), received_at=100.010)  # reaches it at 100.010
+    now[0] = 100.012  # the audio thread's next period, 2 ms later
+    buf.pop(out)  # the first message's first sample: 2 ms after the prebuffer was reached
+    now[0] = 100.022
+    buf.pop(out)  # the second: due 10 ms after the start (behind the first), popped at 12 ms
+    assert latency.wire_to_speaker.values() == pytest.approx([2.0, 2.0])
+    buf.push(ramp(2400), received_at=100.030)
+    now[0] = 100.031
+    buf.pop(out)
+    assert buf.flush(received_at=100.0315) > 0
+    now[0] = 100.041
+    buf.pop(out)  # the first silent period after the flush
+    assert latency.flush.values() == pytest.approx([9.5])
+    buf.pop(out)
+    assert latency.flush.count == 1  # timed once
+    assert latency.summary()["flush_ms"] == {"p50": 9.5, "p99": 9.5, "max": 9.5, "n": 1}

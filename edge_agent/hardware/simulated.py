@@ -115,6 +115,10 @@ class SimulatedAudio:
                 self._wav.writeframesraw(samples.astype("<i2", copy=False).tobytes())
             self.speaker_frames += samples.size
 
+    def playback_queued(self) -> None:
+        """None: the WAV speaker has no buffer to keep in a band (it consumes exactly what is read)."""
+        return None
+
     def close(self) -> None:
         """Finalise the speaker WAV. Idempotent."""
         with self._lock:

@@ -59,6 +59,7 @@ class ConnectionManager:
         on_usage: Callable[[int], None],
         on_status: Callable[[str], None],
         max_buffered_chunks: int,
+        on_audio_sent: Callable[[float], None] | None = None,
     ) -> None:
         self.client = client
         self.resumption = resumption
@@ -75,6 +76,7 @@ class ConnectionManager:
         self._on_usage = on_usage
         self._on_status = on_status
         self._max_chunks = max_buffered_chunks
+        self._on_audio_sent = on_audio_sent
         self._queue: deque[tuple[str, object]] = deque()
         self._queued = asyncio.Event()
         self._wanted = asyncio.Event()
@@ -109,11 +111,15 @@ class ConnectionManager:
         if self.link is not None:
             self._reconnect_reason = reason
 
-    def push_audio(self, chunk: bytes) -> None:
-        """Queue a microphone chunk (held while offline, oldest dropped beyond the handover buffer)."""
+    def push_audio(self, chunk: bytes, captured_at: float | None = None) -> None:
+        """Queue a microphone chunk (held while offline, oldest dropped beyond the handover buffer).
+
+        ``captured_at``: ``time.monotonic()`` of the capture read that completed it; once the chunk
+        is on the wire, ``on_audio_sent(captured_at)`` reports it (for the mic → wire figure).
+        """
         if self.muted:
             return
-        self._queue.append(("audio", chunk))
+        self._queue.append(("audio", (chunk, captured_at)))
         if self.link is None and len(self._queue) > self._max_chunks:
             for i, (kind, _) in enumerate(self._queue):
                 if kind == "audio":
@@ -309,8 +315,11 @@ class ConnectionManager:
                 if kind in ("audio", "text") and self.muted:
                     continue  # the privacy gate, checked at the last moment
                 if kind == "audio":
-                    assert isinstance(payload, bytes)
-                    await link.send_audio(payload)
+                    assert isinstance(payload, tuple)
+                    chunk, captured_at = payload
+                    await link.send_audio(chunk)
+                    if captured_at is not None and self._on_audio_sent is not None:
+                        self._on_audio_sent(captured_at)
                 elif kind == "signal":
                     assert isinstance(payload, str)
                     await link.send_signal(payload)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -82,11 +83,12 @@ def _seconds(duration: str | None) -> float:
         return 0.0
 
 
-def translate(message: types.LiveServerMessage) -> list[ev.Event]:
+def translate(message: types.LiveServerMessage, received_at: float | None = None) -> list[ev.Event]:
     """Turn one server message into our events, in a fixed order. Pure.
 
     One message may carry several audio parts *and* transcripts (Gemini 3.1), so
-    every field is looked at.
+    every field is looked at. ``received_at`` (``time.monotonic()`` at arrival) is passed
+    on with reply audio and ``interrupted``, for the latency figures.
     """
     out: list[ev.Event] = []
     content = message.server_content
@@ -98,11 +100,11 @@ def translate(message: types.LiveServerMessage) -> list[ev.Event]:
             for part in content.model_turn.parts or ():
                 blob = part.inline_data
                 if blob is not None and blob.data and (blob.mime_type or "").startswith("audio/"):
-                    out.append(ev.ModelAudioReceived(blob.data))
+                    out.append(ev.ModelAudioReceived(blob.data, received_at))
         if content.output_transcription is not None and content.output_transcription.text:
             out.append(ev.OutputTranscribed(content.output_transcription.text))
         if content.interrupted:
-            out.append(ev.ModelInterrupted())
+            out.append(ev.ModelInterrupted(received_at))
         if content.generation_complete:
             out.append(ev.GenerationCompleted())
         if content.turn_complete:
@@ -199,7 +201,7 @@ class LiveLink:
                         yield HandleUpdate(update.new_handle, bool(update.resumable))
                     if message.usage_metadata is not None and message.usage_metadata.total_token_count:
                         yield UsageUpdate(message.usage_metadata.total_token_count)
-                    for event in translate(message):
+                    for event in translate(message, time.monotonic()):
                         yield event
         except Exception as e:
             raise _closed(e) from e

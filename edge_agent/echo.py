@@ -1,0 +1,177 @@
+"""Echo handling on the audio thread: cancel it, or gate the mic, and check that it works.
+
+``audio.echo_cancellation`` picks the mode:
+
+* ``"webrtc"``: every 10 ms reference frame (exactly what is written to the speaker, at the
+  moment it is written) goes to WebRTC AEC3 (:mod:`edge_agent.apm`), and every 10 ms mic frame
+  comes out with the echo removed, so the user can talk over the model. The daemon measures its
+  own **ERLE** (echo return loss enhancement: mic power over sent power) on the frames where
+  the speaker is playing and the mic hears something, as the median per-frame figure over
+  windows of :data:`WINDOW_FRAMES` such frames, after :data:`WARMUP_FRAMES` frames of
+  convergence. When :data:`LOW_WINDOWS` windows in a row stay below ``audio.min_erle_db`` the
+  model would hear itself, so it **falls back to half-duplex by itself** (logged once, shown in
+  status). The median keeps short double talk (the user speaking over the model until the
+  server interrupts it) from being mistaken for failure.
+* ``"half_duplex"``: the mic sends silence while the speaker plays and for
+  :data:`HANGOVER_FRAMES` × 10 ms after (the room's echo tail and the device buffers); barge in
+  with the button.
+* ``"off"``: the mic goes up as captured.
+
+Pure apart from the injected processor: no I/O, no clocks; frames in, frames out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from edge_agent.apm import FAR_FRAME, NEAR_FRAME, Processor, WebRtcApm
+from edge_agent.pcm import Samples
+from edge_agent.settings import AudioSettings
+
+_LOGGER = logging.getLogger(__name__)
+
+ACTIVE_DBFS = -50.0
+"""A reference frame louder than this means the speaker is playing; a mic frame quieter than this
+is too quiet for its echo to matter (and for ERLE to be measured on it)."""
+HANGOVER_FRAMES = 50
+"""Frames (10 ms) the speaker counts as playing after its last loud frame: buffers plus the echo tail."""
+WARMUP_FRAMES = 150
+"""Echo frames (1.5 s) AEC3 gets to converge before ERLE counts."""
+WINDOW_FRAMES = 200
+"""Echo frames (2 s) per ERLE window."""
+LOW_WINDOWS = 2
+"""Consecutive windows below ``min_erle_db`` that trigger the fallback to half-duplex."""
+FLOOR_POWER = 32768.0**2 * 10 ** (-90 / 10)
+"""Mean-square power of a -90 dBFS frame: the floor for a frame the canceller made silent."""
+_ACTIVE_POWER = 32768.0**2 * 10 ** (ACTIVE_DBFS / 10)
+
+
+def mean_power(samples: Samples) -> float:
+    """Mean square of int16 samples (0.0 for an empty frame); one numpy call, no per-sample objects."""
+    if samples.size == 0:
+        return 0.0
+    as_float = samples.astype(np.float32)
+    return float(np.dot(as_float, as_float)) / samples.size
+
+
+def power_dbfs(power: float) -> float:
+    """A mean-square power as dBFS RMS (full-scale square wave = 0 dB), floored at -120."""
+    return max(-120.0, 10.0 * math.log10(max(power, 1e-12) / 32768.0**2))
+
+
+class Echo:
+    """The echo policy for one audio stream.
+
+    Thread: the audio thread only (reads of the public figures from another thread see a recent
+    value, which is all status needs). Call :meth:`reference` with each 10 ms, 24 kHz frame as
+    it is written to the speaker (silence included), then :meth:`process` with each 10 ms,
+    16 kHz mic frame; the result is what may go upstream.
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        *,
+        noise_suppression: bool = True,
+        min_erle_db: float = 18.0,
+        processor: Callable[[], Processor] | None = None,
+    ) -> None:
+        if mode not in ("webrtc", "half_duplex", "off"):
+            raise ValueError(f"unknown echo mode {mode!r}")
+        self.configured = mode
+        self.mode = mode
+        """The mode in force: ``configured`` unless the fallback switched webrtc to half_duplex."""
+        self.fallback_reason = ""
+        """Why webrtc was given up ('' while it was not)."""
+        self.erle_db: float | None = None
+        """Median ERLE of the last full window, dB (None until one was measured)."""
+        self.min_erle_db = min_erle_db
+        self._processor: Processor | None = None
+        if mode == "webrtc":
+            self._processor = processor() if processor is not None else WebRtcApm(noise_suppression=noise_suppression)
+        self._since_loud = HANGOVER_FRAMES  # frames since the last loud reference frame
+        self._echo_frames = 0
+        self._window = np.zeros(WINDOW_FRAMES, dtype=np.float64)
+        self._filled = 0
+        self._low = 0
+
+    @property
+    def speaker_active(self) -> bool:
+        """Whether the speaker played something loud within the hangover."""
+        return self._since_loud < HANGOVER_FRAMES
+
+    def reference(self, far: Samples) -> None:
+        """Note one 10 ms frame (``FAR_FRAME`` samples at 24 kHz) as it is written to the speaker."""
+        if mean_power(far) > _ACTIVE_POWER:
+            self._since_loud = 0
+        elif self._since_loud < HANGOVER_FRAMES:
+            self._since_loud += 1
+        if self._processor is not None:
+            self._processor.reverse(far)
+
+    def process(self, near: Samples, near_power: float) -> Samples:
+        """Return what may go upstream for one 10 ms mic frame (``NEAR_FRAME`` samples at 16 kHz).
+
+        ``near_power`` is the frame's :func:`mean_power` (the caller has it for the mic level).
+        May return ``near`` itself (mode off, or silence-free half-duplex) or a new array.
+        """
+        if self._processor is not None:
+            out = self._processor.process(near)
+            if self.speaker_active and near_power > _ACTIVE_POWER:
+                self._measure(near_power, mean_power(out))
+            if self._processor is not None:  # no fallback during this frame
+                return out
+        if self.mode == "half_duplex" and self.speaker_active:
+            return np.zeros(NEAR_FRAME, dtype=np.int16)
+        return near
+
+    def _measure(self, near_power: float, out_power: float) -> None:
+        self._echo_frames += 1
+        if self._echo_frames <= WARMUP_FRAMES or self.min_erle_db <= 0:
+            return
+        self._window[self._filled] = 10.0 * math.log10(near_power / max(out_power, FLOOR_POWER))
+        self._filled += 1
+        if self._filled < WINDOW_FRAMES:
+            return
+        self._filled = 0
+        self.erle_db = round(float(np.median(self._window)), 1)
+        self._low = self._low + 1 if self.erle_db < self.min_erle_db else 0
+        if self._low >= LOW_WINDOWS:
+            self._fall_back()
+
+    def _fall_back(self) -> None:
+        self.fallback_reason = (
+            f"echo cancellation reached only {self.erle_db:.1f} dB (audio.min_erle_db = {self.min_erle_db:g}) "
+            f"over {LOW_WINDOWS * WINDOW_FRAMES // 100} s of the model speaking"
+        )
+        self.mode = "half_duplex"
+        self._processor = None
+        _LOGGER.warning(
+            "%s: switching to half-duplex, so the model cannot hear itself; barge in with the button",
+            self.fallback_reason,
+            extra={"EDGE_AGENT_EVENT": "echo_fallback", "ERLE_DB": self.erle_db},
+        )
+
+
+def open_echo(settings: AudioSettings) -> Echo:
+    """The :class:`Echo` that ``[audio]`` asks for. Thread: any (call once, before the audio thread).
+
+    If WebRTC processing cannot load (no livekit wheel for this platform), the daemon still runs:
+    half-duplex, with the reason logged and shown in status.
+    """
+    mode = settings.echo_cancellation
+    try:
+        return Echo(mode, noise_suppression=settings.noise_suppression, min_erle_db=settings.min_erle_db)
+    except RuntimeError as e:
+        _LOGGER.error("%s; using half-duplex instead", e, extra={"EDGE_AGENT_EVENT": "echo_fallback"})
+        echo = Echo("half_duplex")
+        echo.configured = mode
+        echo.fallback_reason = str(e)
+        return echo
+
+
+__all__ = ["ACTIVE_DBFS", "FAR_FRAME", "NEAR_FRAME", "Echo", "mean_power", "open_echo", "power_dbfs"]
