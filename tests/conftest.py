@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from edge_agent.bench.pulse import PulseRig, pulse_missing
 from edge_agent.credentials import api_key_credential
 from edge_agent.daemon import Daemon
 from edge_agent.hardware.simulated import write_wav
@@ -137,3 +138,31 @@ def factory() -> Iterator[MockFactory]:
 @pytest.fixture
 def mic_wav(tmp_path: Path) -> Path:
     return write_wav(tmp_path / "mic.wav", speech_like_mic(), 16000)
+
+
+# --- Clocked virtual sound cards: one private PulseAudio server per test session ----------------------
+# ``pulse_rig`` costs about 2.5 s once per session. Tests that open ALSA PCMs in this process use
+# ``pulse_env``, which points $ALSA_CONFIG_PATH and $PULSE_SERVER at the rig for that test only; child
+# processes get ``{**os.environ, **pulse_rig.env}``. Skipped only when PulseAudio is missing and $CI is
+# unset (CI installs it, so there it fails instead).
+
+
+def require_pulse() -> None:
+    """Skip (locally) or fail (in CI) when the PulseAudio packages are missing."""
+    missing = pulse_missing()
+    if missing is not None and not os.environ.get("CI"):
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="session")
+def pulse_rig() -> Iterator[PulseRig]:
+    require_pulse()
+    with PulseRig() as rig:
+        yield rig
+
+
+@pytest.fixture
+def pulse_env(pulse_rig: PulseRig, monkeypatch: pytest.MonkeyPatch) -> PulseRig:
+    for name in ("ALSA_CONFIG_PATH", "PULSE_SERVER", "PULSE_CLIENTCONFIG"):
+        monkeypatch.setenv(name, pulse_rig.env[name])
+    return pulse_rig
