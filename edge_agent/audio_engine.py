@@ -37,8 +37,12 @@ UPLINK_RATE = 16000
 """The Live API's native input rate (``audio/pcm;rate=16000``)."""
 REPLY_RATE = 24000
 """The Live API's output rate (``audio/pcm;rate=24000``)."""
-PRIME_PERIODS = 2
-"""Periods of silence written to a speaker that reports its fill level, when it opens."""
+PRIME_PERIODS = 5
+"""Periods of silence written to a speaker that reports its fill level, when it opens: the headroom
+for a late cycle. About ``PRIME_PERIODS - 1`` stay queued before each write; the band keeps the
+one-second mean between ``PRIME_PERIODS - 1.5`` and ``PRIME_PERIODS + 0.5``."""
+LATE_S = 0.05
+"""A gap between capture reads longer than this is reported: the speaker's headroom is about 20 ms."""
 LEVEL_FRAMES = 100
 """10 ms frames (1 s) over which the mic level is reported."""
 
@@ -71,6 +75,34 @@ class AudioDevice(Protocol):
 
     def close(self) -> None:
         """Release the device. Idempotent."""
+
+
+class _FillBand:
+    """Keeps the speaker's fill level in a band against clock drift, not against jitter.
+
+    A late cycle drains the speaker for a moment and the catch-up reads refill it, so single
+    readings say nothing; the mean over ``window`` cycles (1 s) does. Thread: the audio thread.
+    """
+
+    def __init__(self, period: int, window: int) -> None:
+        self.low = period * (PRIME_PERIODS - 1.5)
+        self.high = period * (PRIME_PERIODS + 0.5)
+        self.window = window
+        self._sum = 0
+        self._count = 0
+
+    def check(self, queued: int | None) -> int:
+        """+1: skip this period's write (too full); -1: add a period of silence (too empty); 0: neither."""
+        if queued is None:  # unknown, or restarting after an underrun: start a new window
+            self._sum = self._count = 0
+            return 0
+        self._sum += queued
+        self._count += 1
+        if self._count < self.window:
+            return 0
+        mean = self._sum / self._count
+        self._sum = self._count = 0
+        return 1 if mean > self.high else -1 if mean < self.low else 0
 
 
 class AudioEngine:
@@ -111,6 +143,8 @@ class AudioEngine:
         """Playback periods skipped because a slower speaker clock let its buffer fill up."""
         self.padded_periods = 0
         """Periods of silence added because a faster speaker clock drained its buffer."""
+        self.late_cycles = 0
+        """Times a capture read came more than :data:`LATE_S` after the previous one (the loop was held up)."""
         self.echo = echo if echo is not None else Echo("off")
         self.latency = latency if latency is not None else Latency()
         self._gain = float(10 ** (input_gain_db / 20))
@@ -243,8 +277,7 @@ class AudioEngine:
         mic_frames, ref_frames = Framer(NEAR_FRAME), Framer(FAR_FRAME)
         reply = np.zeros(REPLY_RATE * self.period_ms // 1000, dtype=np.int16)
         silence = np.zeros_like(reply)
-        period = device.playback_rate * self.period_ms // 1000
-        low, high = period // 2, PRIME_PERIODS * period + period // 2
+        band = _FillBand(device.playback_rate * self.period_ms // 1000, 1000 // self.period_ms)
 
         def speak(samples: Samples) -> None:  # the reference goes in just before the write
             for frame in ref_frames.push(samples):
@@ -263,14 +296,24 @@ class AudioEngine:
         if device.playback_queued() is not None:
             for _ in range(PRIME_PERIODS):
                 speak(silence)
+        previous = done = time.monotonic()
         while not self._stop.is_set():
             captured = device.read()
             read_at = time.monotonic()
-            queued = device.playback_queued()
-            if queued is not None and queued > high:
+            if (gap := read_at - previous) > LATE_S:
+                self.late_cycles += 1
+                _LOGGER.info(
+                    "audio thread ran late: %.0f ms between periods, %.0f ms of it in the capture read (%d so far)",
+                    gap * 1000,
+                    (read_at - done) * 1000,
+                    self.late_cycles,
+                )
+            previous = read_at
+            step = band.check(device.playback_queued())
+            if step > 0:
                 self.skipped_periods += 1  # the reply waits one period; nothing is lost
             else:
-                if queued is not None and queued < low:
+                if step < 0:
                     self.padded_periods += 1
                     speak(silence)
                 self._buffer.pop(reply)
@@ -287,7 +330,7 @@ class AudioEngine:
                     for chunk in self._chunker.push(out):
                         self.chunks_sent += 1
                         self._post(self._on_chunk, chunk.tobytes(), read_at)
-            self.last_cycle = time.monotonic()
+            self.last_cycle = done = time.monotonic()
 
     def _process(self, frame: Samples) -> Samples:
         """Gain, level and echo handling for one 10 ms, 16 kHz mic frame."""

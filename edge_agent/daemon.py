@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import gc
 import logging
 import os
 import ssl
@@ -77,6 +78,7 @@ class Daemon:
         self.lights = LightsTracker(camera_enabled=settings.camera.backend != "off")
         self.accounting = Accounting(settings.live.daily_token_budget, self.store, self.post)
         self.latency = Latency()
+        self._frozen_after_connect = False
         self.meter = self.accounting.meter
         self.turns_played = 0
         """Replies that finished playing (PlaybackDrained at the end of a turn)."""
@@ -109,6 +111,9 @@ class Daemon:
 
     def post(self, event: Event) -> None:
         """Queue an event for the conversation. Thread: event loop."""
+        if isinstance(event, ev.SessionConnected) and not self._frozen_after_connect:
+            gc.freeze()  # the SDK's lazily built clients and models, as at start-up: O(1), no collection
+            self._frozen_after_connect = True
         self._inbox.put_nowait(event)
 
     def wake(self) -> None:
@@ -146,6 +151,7 @@ class Daemon:
                 mixer_factory=SimulatedMixer().open if simulated else None,
             )
             audio = self.settings.audio
+            echo = await asyncio.to_thread(open_echo, audio)  # loads livekit's library: not on the loop
             self.engine = AudioEngine(
                 hw.audio,
                 loop=loop,
@@ -154,10 +160,14 @@ class Daemon:
                 prebuffer_ms=audio.prebuffer_ms,
                 on_chunk=self._on_chunk,
                 on_drained=lambda: self.post(ev.PlaybackDrained()),
-                echo=open_echo(audio),
+                echo=echo,
                 input_gain_db=audio.input_gain_db,
                 latency=self.latency,
             )
+            # Everything imported and built so far lives as long as the process: out of the collector's
+            # sight, a full collection takes ~1 ms instead of ~80 ms that would stall the audio thread.
+            gc.collect()
+            gc.freeze()
             self.engine.start()
             self.connection = self._connection_manager()
             if hw.mute_switch is not None and hw.mute_switch.closed:

@@ -74,6 +74,7 @@ def audio_status(engine: AudioEngine) -> dict[str, Any]:
         "speaker_xruns": getattr(device, "underruns", 0),
         "skipped_periods": engine.skipped_periods,
         "padded_periods": engine.padded_periods,
+        "late_cycles": engine.late_cycles,
         "latency": engine.latency.summary(),
     }
 

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -118,10 +119,14 @@ class ChildDaemon:
     sends SIGTERM; ``close`` (always, in ``finally``) kills a child still running.
     """
 
-    def __init__(self, directory: Path, server: FakeLiveServer, config: dict[str, Any]) -> None:
+    def __init__(
+        self, directory: Path, server: FakeLiveServer, config: dict[str, Any], env: Mapping[str, str] | None = None
+    ) -> None:
         self.directory = directory
         self.server = server
         self.config = config
+        self.env = dict(env or {})
+        """Extra environment for the child (e.g. a PulseRig's ALSA_CONFIG_PATH)."""
         self.control = directory / "control.sock"
         self.datagrams: list[tuple[float, str]] = []
         self.spawned_t = 0.0
@@ -157,6 +162,7 @@ class ChildDaemon:
         env = {k: v for k, v in os.environ.items() if k not in _STRIPPED_ENV and k != CONFIG_ENV}
         env |= {"GEMINI_API_KEY": KEY, "NOTIFY_SOCKET": str(self.directory / "notify.sock")}
         env[SOCKET_ENV] = str(self.control)
+        env |= self.env
         self._log = (self.directory / "daemon.log").open("wb")
         argv = [sys.executable, "-m", "edge_agent", "run", "--config", str(self.directory / "edge-agent.toml")]
         self.spawned_t = time.monotonic()
