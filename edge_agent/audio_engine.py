@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edge_agent.echo import FAR_FRAME, NEAR_FRAME, Echo, mean_power, power_dbfs
+from edge_agent.echo import FAR_FRAME, NEAR_FRAME, Echo, power_dbfs
 from edge_agent.errors import HardwareError
 from edge_agent.latency import Latency
 from edge_agent.pcm import Framer, PlaybackBuffer, Samples, StreamResampler, as_samples
@@ -37,14 +37,16 @@ UPLINK_RATE = 16000
 """The Live API's native input rate (``audio/pcm;rate=16000``)."""
 REPLY_RATE = 24000
 """The Live API's output rate (``audio/pcm;rate=24000``)."""
-PRIME_PERIODS = 5
+PRIME_PERIODS = 4
 """Periods of silence written to a speaker that reports its fill level, when it opens: the headroom
 for a late cycle. About ``PRIME_PERIODS - 1`` stay queued before each write; the band keeps the
 one-second mean between ``PRIME_PERIODS - 1.5`` and ``PRIME_PERIODS + 0.5``."""
+BAND_EVERY = 10
+"""The speaker's fill level is read every this many periods (drift is slow; each reading costs a device call)."""
 LATE_S = 0.05
 """A gap between capture reads longer than this is reported: the speaker's headroom is about 20 ms."""
-LEVEL_FRAMES = 100
-"""10 ms frames (1 s) over which the mic level is reported."""
+LEVEL_FRAMES = 120
+"""10 ms frames (1.2 s, a whole number of 20, 30 or 40 ms chunks) over which the mic level is reported."""
 
 
 class AudioDevice(Protocol):
@@ -81,7 +83,7 @@ class _FillBand:
     """Keeps the speaker's fill level in a band against clock drift, not against jitter.
 
     A late cycle drains the speaker for a moment and the catch-up reads refill it, so single
-    readings say nothing; the mean over ``window`` cycles (1 s) does. Thread: the audio thread.
+    readings say nothing; the mean over ``window`` readings (1 s) does. Thread: the audio thread.
     """
 
     def __init__(self, period: int, window: int) -> None:
@@ -172,12 +174,12 @@ class AudioEngine:
 
     @property
     def mic_dbfs(self) -> float:
-        """The microphone's RMS level over the last second, dBFS (after the input gain)."""
+        """The microphone's RMS level over the last 1.2 s, dBFS (after the input gain)."""
         return round(power_dbfs(float(self._levels.mean())), 1)
 
     @property
     def mic_peak_dbfs(self) -> float:
-        """The loudest 10 ms of the last second, dBFS RMS."""
+        """The loudest 10 ms of the last 1.2 s, dBFS RMS."""
         return round(power_dbfs(float(self._levels.max())), 1)
 
     def play(self, pcm: bytes, received_at: float | None = None) -> None:
@@ -274,14 +276,14 @@ class AudioEngine:
         device = self.device
         to_uplink = StreamResampler(device.capture_rate, UPLINK_RATE)
         to_speaker = StreamResampler(REPLY_RATE, device.playback_rate)
-        mic_frames, ref_frames = Framer(NEAR_FRAME), Framer(FAR_FRAME)
+        ref_frames = Framer(FAR_FRAME)
+        refs: list[Samples] = []  # reference frames written since the last chunk was processed
         reply = np.zeros(REPLY_RATE * self.period_ms // 1000, dtype=np.int16)
         silence = np.zeros_like(reply)
-        band = _FillBand(device.playback_rate * self.period_ms // 1000, 1000 // self.period_ms)
+        band = _FillBand(device.playback_rate * self.period_ms // 1000, 1000 // self.period_ms // BAND_EVERY)
 
-        def speak(samples: Samples) -> None:  # the reference goes in just before the write
-            for frame in ref_frames.push(samples):
-                self.echo.reference(frame)
+        def speak(samples: Samples) -> None:  # noted as the reference as it is written
+            refs.extend(frame.copy() for frame in ref_frames.push(samples))
             device.write(to_speaker.process(samples))
 
         was_uplink = False
@@ -297,6 +299,7 @@ class AudioEngine:
             for _ in range(PRIME_PERIODS):
                 speak(silence)
         previous = done = time.monotonic()
+        cycle = 0
         while not self._stop.is_set():
             captured = device.read()
             read_at = time.monotonic()
@@ -309,7 +312,8 @@ class AudioEngine:
                     self.late_cycles,
                 )
             previous = read_at
-            step = band.check(device.playback_queued())
+            cycle += 1
+            step = band.check(device.playback_queued()) if cycle % BAND_EVERY == 0 else 0
             if step > 0:
                 self.skipped_periods += 1  # the reply waits one period; nothing is lost
             else:
@@ -321,24 +325,31 @@ class AudioEngine:
             uplink = self.uplink_enabled
             if uplink and not was_uplink:  # no audio from before the uplink opened (e.g. while muted)
                 to_uplink.reset()
-                mic_frames.reset()
                 self._chunker.reset()
             was_uplink = uplink
-            for frame in mic_frames.push(to_uplink.process(captured)):
-                out = self._process(frame)
+            for chunk in self._chunker.push(to_uplink.process(captured)):
+                out = self._process(chunk, refs)
+                refs.clear()
                 if uplink:
-                    for chunk in self._chunker.push(out):
-                        self.chunks_sent += 1
-                        self._post(self._on_chunk, chunk.tobytes(), read_at)
+                    self.chunks_sent += 1
+                    self._post(self._on_chunk, out.tobytes(), read_at)
             self.last_cycle = done = time.monotonic()
 
-    def _process(self, frame: Samples) -> Samples:
-        """Gain, level and echo handling for one 10 ms, 16 kHz mic frame."""
+    def _process(self, chunk: Samples, refs: list[Samples]) -> Samples:
+        """Gain, level and echo handling for one uplink chunk of 10 ms, 16 kHz frames.
+
+        The chunk's frames are processed back to back after the reference frames written meanwhile
+        (the reference leads its echo, as AEC3 needs): the canceller's state stays in the CPU cache
+        for the whole chunk, which halves its cost against one call per period.
+        """
         if self._gain != 1.0:
-            frame = np.clip(frame * np.float32(self._gain), -32768, 32767).astype(np.int16)
-        power = mean_power(frame)
-        self._levels[self._frames % LEVEL_FRAMES] = power
-        self._frames += 1
+            chunk = np.clip(chunk * np.float32(self._gain), -32768, 32767).astype(np.int16)
+        frames = chunk.reshape(-1, NEAR_FRAME)
+        as_float = frames.astype(np.float32)
+        powers = np.einsum("ij,ij->i", as_float, as_float) / NEAR_FRAME
+        at = self._frames % LEVEL_FRAMES
+        self._levels[at : at + powers.size] = powers  # LEVEL_FRAMES is a multiple of every chunk's frames
+        self._frames += powers.size
         if self._frames % LEVEL_FRAMES == 0 and _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug(
                 "mic level %.1f dBFS (peak %.1f), echo %s, ERLE %s dB",
@@ -347,4 +358,9 @@ class AudioEngine:
                 self.echo.mode,
                 self.echo.erle_db,
             )
-        return self.echo.process(frame, power)
+        echo = self.echo
+        for far in refs:
+            echo.reference(far)
+        if echo.mode == "off":
+            return chunk
+        return np.concatenate([echo.process(frame, float(p)) for frame, p in zip(frames, powers, strict=True)])

@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edge_agent import __version__, cli_tools
 from edge_agent.errors import EX_CONFIG, EX_OK, EX_USAGE, ConfigError, EdgeAgentError, exit_code_for
@@ -50,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("ctl", help="talk to the running daemon over its control socket")
     ctl.add_argument("action", choices=["status", "wake", "mute", "unmute", "say", "outputs"])
     ctl.add_argument("text", nargs="?", help="for say: what to tell the model")
+    devices = sub.add_parser(
+        "devices",
+        help="list ALSA sound cards and PCMs, what each can do, and which ones the config uses",
+        description="List the ALSA sound cards and the capture/playback PCM names (like `arecord -L` / `aplay -L`). "
+        "Each PCM is opened briefly (non-blocking) to show its rates, channels, formats and whether S16_LE mono "
+        "at 16 and 48 kHz is granted as asked; busy or broken devices are listed with their error. "
+        "* marks audio.capture_device / audio.playback_device of the config.",
+    )
+    devices.add_argument("--config", metavar="PATH", help=config_help)
+    devices.add_argument("--json", action="store_true", help="print the listing as JSON (keys: see cli_devices.py)")
+    devices.add_argument("--timeout", type=float, default=2.0, metavar="S", help="per-PCM probe limit (default 2)")
     doctor = sub.add_parser("doctor", help="check config, key, audio, echo path, camera, GPIO, network and clock")
     doctor.add_argument("--config", metavar="PATH", help=config_help)
     doctor.add_argument("--offline", action="store_true", help="skip the network check")
@@ -57,13 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "name",
         choices=["session", "gpio", "audio", "daemon", "all"],
-        help="session: handovers, drops, tool calls; gpio: tool call→pin, button, camera; audio: latency, "
-        "flush, CPU on simulated devices; daemon: startup, RSS/CPU per phase, shutdown; all: every one",
+        help="session: handovers, drops, tool calls; gpio: tool call→pin, button, camera; audio: latency, flush, "
+        "echo cancellation, CPU/RSS with AEC on and off beside two baselines, on clocked virtual sound cards "
+        "(needs pulseaudio); daemon: startup, RSS/CPU per phase, shutdown; all: every one",
     )
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.add_argument("--out", type=Path, metavar="FILE", help="also write the figures and the machine as JSON")
     bench.add_argument("--rotations", type=int, default=6, help="session: goAways to hand over (default 6 = 1 h)")
     bench.add_argument("--drops", type=int, default=3, help="session: connection drops (default 3)")
+    bench.add_argument("--seconds", type=float, default=60.0, help="audio: length of each run (default 60)")
     tokens = sub.add_parser("token-server", help="mint ephemeral tokens for devices (runs on the owner's server)")
     tokens.add_argument("--config", metavar="PATH", help=config_help)
     tokens.add_argument("--listen", default="0.0.0.0:8443", metavar="HOST:PORT", help="default 0.0.0.0:8443")
@@ -94,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("edge-agent ctl: say takes the TEXT to send; the other actions take none", file=sys.stderr)
                 return EX_USAGE
             return cli_tools.ctl(args.action, args.text)
+        if args.command == "devices":
+            from edge_agent.cli_devices import command as devices_command
+
+            return devices_command(args.config, as_json=args.json, timeout_s=args.timeout)
         if args.command == "doctor":
             from edge_agent.doctor import main as doctor_main
 
@@ -103,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from edge_agent.bench.all import command
 
-            params = {"rotations": args.rotations, "drops": args.drops} if args.name == "session" else {}
+            params: dict[str, Any] = {}
+            if args.name == "session":
+                params = {"rotations": args.rotations, "drops": args.drops}
+            elif args.name == "audio":
+                params = {"seconds": args.seconds}
             command(args.name, as_json=args.json, out=args.out, **params)
             return EX_OK
         if args.command == "token-server":

@@ -106,6 +106,8 @@ class Echo:
 
     def reference(self, far: Samples) -> None:
         """Note one 10 ms frame (``FAR_FRAME`` samples at 24 kHz) as it is written to the speaker."""
+        if self.mode == "off":
+            return  # nothing depends on what the speaker plays
         if mean_power(far) > _ACTIVE_POWER:
             self._since_loud = 0
         elif self._since_loud < HANGOVER_FRAMES:

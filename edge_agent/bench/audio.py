@@ -8,8 +8,8 @@ microphone (echo about 6 dB louder than the user), and the fake Live server play
 daemon runs as a child process (``hardware.backend = "pi"``, ``listening.mode = "always"``).
 
 The scripted conversation: the user says a short question every :data:`CYCLE_S` seconds; the
-server answers each when the user stops talking, alternately with a reply streamed in real time
-and with a reply sent in one burst and cut short by ``interrupted`` (a barge-in). Both runs (AEC on,
+server answers each when the user stops talking, alternately with a reply sent in one burst and
+cut short by ``interrupted`` (a barge-in) and with a reply streamed in real time. Both runs (AEC on,
 then off) last ``seconds``.
 
 Figures (the daemon's own, from ``ctl status``; see :mod:`edge_agent.latency`):
@@ -40,7 +40,7 @@ from typing import Any
 
 from edge_agent.bench.daemon import KEY, Footprint, footprint
 from edge_agent.bench.pulse import PulseRig
-from edge_agent.bench.room_run import ROOM_RATE, USER, RoomRun, reply, run_in_room, voice
+from edge_agent.bench.room_run import ROOM_RATE, USER, RoomRun, reply, rig_environment, run_in_room, voice
 from edge_agent.hardware.room import Room, room_response
 from edge_agent.live import fake_script as fs
 from edge_agent.live.fake_server import FakeLiveServer
@@ -54,12 +54,12 @@ PREBUFFER_MS = 100
 
 
 def conversation_script() -> fs.Script:
-    """Answer each utterance: one reply in real time, the next in a burst cut short by ``interrupted``."""
+    """Answer each utterance: one in a burst cut short by ``interrupted``, the next in real time, and so on."""
     answer = reply(REPLY_S)
     heard = fs.InputTranscript("What's the weather like?")
     played = (heard, fs.Audio(answer, realtime=True, transcript="Sunny."), fs.TurnComplete())
     cut = (heard, fs.Audio(answer), fs.Wait(1.2), fs.Interrupted(), fs.TurnComplete())
-    return fs.Script(steps=(fs.Step(on=fs.OnSpeechEnd(), do=played), fs.Step(on=fs.OnSpeechEnd(), do=cut)), repeat=True)
+    return fs.Script(steps=(fs.Step(on=fs.OnSpeechEnd(), do=cut), fs.Step(on=fs.OnSpeechEnd(), do=played)), repeat=True)
 
 
 async def _daemon_run(directory: Path, rig: PulseRig, seconds: float, echo: str) -> RoomRun:
@@ -140,7 +140,7 @@ def _run_figures(run: RoomRun, label: str) -> dict[str, Any]:
 
 
 async def _run(seconds: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp, PulseRig() as rig:
+    with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp, PulseRig() as rig, rig_environment(rig):
         directory = Path(tmp)
         on = await _daemon_run(directory / "aec-on", rig, seconds, "webrtc")
         off = await _daemon_run(directory / "aec-off", rig, seconds, "off")

@@ -11,8 +11,10 @@ thread for a GIL, as on a real device.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -69,6 +71,21 @@ def device_config(directory: Path, server: FakeLiveServer, **audio: Any) -> dict
     )
     config["outputs"], config["button"] = [], {}
     return config
+
+
+@contextmanager
+def rig_environment(rig: PulseRig) -> Iterator[None]:
+    """Point this process's ALSA at the rig (for a :class:`Room`) until the block ends, then restore."""
+    saved = {key: os.environ.get(key) for key in rig.env}
+    os.environ.update(rig.env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @dataclass

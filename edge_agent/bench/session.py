@@ -80,7 +80,8 @@ async def _run(rotations: int, interval_s: float, time_left_s: float, drops: int
         async with FakeLiveServer(script, api_key=KEY) as server:
             config = {
                 "listening": {"mode": "always"},
-                "audio": {"chunk_ms": int(CHUNK_S * 1000)},
+                # The received audio is matched bit-exact against the microphone: no echo processing.
+                "audio": {"chunk_ms": int(CHUNK_S * 1000), "echo_cancellation": "off"},
                 "simulated": {"mic_wav": str(wav)},
                 "outputs": [{"name": "lamp", "kind": "led", "pin": 17}],
             }
