@@ -16,8 +16,10 @@ cd "$(dirname "$0")"
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc pkg-config libasound2-dev libsystemd-dev)
 # Only for `test`: the tests check systemd/edge-agent.service with systemd-analyze (package
-# systemd) and lint hw/install.sh with shellcheck (tests/test_systemd_unit.py, test_install.py).
-APT_TEST_PACKAGES=(systemd shellcheck alsa-utils)
+# systemd), lint hw/install.sh with shellcheck (tests/test_systemd_unit.py, test_install.py), and
+# run the audio on clocked virtual sound cards: a private PulseAudio server reached through ALSA's
+# pulse plugin (tests/test_echo_room.py, tests/bench/, `edge-agent bench audio`).
+APT_TEST_PACKAGES=(systemd shellcheck alsa-utils pulseaudio pulseaudio-utils libasound2-plugins)
 VENV=.venv
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
