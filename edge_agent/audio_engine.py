@@ -282,8 +282,11 @@ class AudioEngine:
         silence = np.zeros_like(reply)
         band = _FillBand(device.playback_rate * self.period_ms // 1000, 1000 // self.period_ms // BAND_EVERY)
 
+        keep_refs = self.echo.mode != "off"  # with echo handling off nothing reads the reference
+
         def speak(samples: Samples) -> None:  # noted as the reference as it is written
-            refs.extend(frame.copy() for frame in ref_frames.push(samples))
+            if keep_refs:
+                refs.extend(frame.copy() for frame in ref_frames.push(samples))
             device.write(to_speaker.process(samples))
 
         was_uplink = False

@@ -134,6 +134,8 @@ def _run_figures(run: RoomRun, label: str) -> dict[str, Any]:
         f"{label}_voice_kept_db": outside.voice_kept_db,
         f"{label}_underruns": audio.get("underruns"),
         f"{label}_speaker_xruns": audio.get("speaker_xruns"),
+        f"{label}_late_cycles": audio.get("late_cycles"),
+        f"{label}_room_xruns": run.room_xruns,
         f"{label}_exit_code": run.exit_code,
     }
     return figures

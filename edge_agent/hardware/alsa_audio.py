@@ -31,7 +31,7 @@ from edge_agent.settings import AudioSettings
 
 _LOGGER = logging.getLogger(__name__)
 
-_PERIODS = 8
+RING_PERIODS = 8
 """Periods in each ALSA ring buffer: 8 × 10 ms rides out a busy moment; the engine keeps only ~3 queued."""
 _XRUN_LIMIT = 50
 """Xruns in a row with no good period in between: the device is treated as failed."""
@@ -176,7 +176,7 @@ class AlsaAudio:
                 channels=channels,
                 format=alsaaudio.PCM_FORMAT_S16_LE,
                 periodsize=max(1, rate * self.settings.period_ms // 1000),
-                periods=_PERIODS,
+                periods=RING_PERIODS,
             )
         except alsaaudio.ALSAAudioError as e:
             reason = _reason(e, device)

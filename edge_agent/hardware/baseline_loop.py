@@ -23,8 +23,10 @@ from types import FrameType
 
 import alsaaudio
 
-PERIODS = 4
-"""Periods in each ALSA ring buffer, as the daemon uses (``alsa_audio._PERIODS``)."""
+from edge_agent.hardware.alsa_audio import RING_PERIODS
+
+PERIODS = RING_PERIODS
+"""Periods in each ALSA ring buffer: as the daemon's."""
 
 
 def run_loop(capture: str, playback: str, rate: int, period_ms: int, seconds: float) -> dict[str, float | int]:
