@@ -234,18 +234,7 @@ class AudioEngine:
             try:
                 self.device.open()
             except Exception as e:  # missing, busy, or an unexpected fault: retried, never fatal
-                self.device_ok = False
-                self.device_error = str(e)
-                _LOGGER.error(
-                    "audio device %s unavailable: %s; retry in %.1f s",
-                    self.device.name,
-                    e,
-                    delay,
-                    exc_info=not isinstance(e, HardwareError),
-                    extra={"DEVICE": self.device.name},
-                )
-                self._stop.wait(delay)
-                delay = min(delay * 2, 30.0)
+                delay = self._fault("unavailable", e, delay)
                 continue
             self.device_ok = True
             if self.device_error:
@@ -255,22 +244,27 @@ class AudioEngine:
                 self._cycles()
                 delay = 0.5
             except Exception as e:  # a device fault must never end the daemon
-                self.device_error = str(e)
-                _LOGGER.error(
-                    "audio device %s failed: %s; reopening in %.1f s",
-                    self.device.name,
-                    e,
-                    delay,
-                    exc_info=not isinstance(e, HardwareError),
-                    extra={"DEVICE": self.device.name},
-                )
-                self.device_ok = False
                 self.device.close()
-                self._stop.wait(delay)
-                delay = min(delay * 2, 30.0)
+                delay = self._fault("failed", e, delay)
             finally:
                 self.device_ok = False
                 self.device.close()
+
+    def _fault(self, what: str, error: Exception, delay: float) -> float:
+        """Report a device fault, wait ``delay`` (or until stopped); return the next, doubled delay."""
+        self.device_ok = False
+        self.device_error = str(error)
+        _LOGGER.error(
+            "audio device %s %s: %s; retry in %.1f s",
+            self.device.name,
+            what,
+            error,
+            delay,
+            exc_info=not isinstance(error, HardwareError),
+            extra={"DEVICE": self.device.name},
+        )
+        self._stop.wait(delay)
+        return min(delay * 2, 30.0)
 
     def _cycles(self) -> None:
         device = self.device

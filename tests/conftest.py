@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import time
 import wave
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -166,3 +168,26 @@ def pulse_env(pulse_rig: PulseRig, monkeypatch: pytest.MonkeyPatch) -> PulseRig:
     for name in ("ALSA_CONFIG_PATH", "PULSE_SERVER", "PULSE_CLIENTCONFIG"):
         monkeypatch.setenv(name, pulse_rig.env[name])
     return pulse_rig
+
+
+# --- Userspace ALSA plugins the tests compile (a mixer control, a virtual PCM) ------------------------
+
+
+def build_alsa_plugin(work: Path, kind: str, name: str, source: str) -> Path:
+    """Compile ``source`` into ``libasound_module_{kind}_{name}.so`` in ``work``; return its path.
+
+    ``kind`` is ``pcm`` or ``ctl``. Skips the test locally without gcc or libasound2-dev, fails it
+    on CI (which installs both).
+    """
+    pytest.importorskip("alsaaudio")
+    gcc = shutil.which("gcc")
+    header = "pcm_external.h" if kind == "pcm" else "control_external.h"
+    if gcc is None or not Path(f"/usr/include/alsa/{header}").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must install gcc and libasound2-dev to build the ALSA {kind} plugin {name}")
+        pytest.skip(f"needs gcc and libasound2-dev to build the ALSA {kind} plugin {name}")
+    (work / f"{name}.c").write_text(source)
+    plugin = work / f"libasound_module_{kind}_{name}.so"
+    build = [gcc, "-shared", "-fPIC", "-DPIC", "-O1", "-Wall", "-o", str(plugin), str(work / f"{name}.c"), "-lasound"]
+    subprocess.run(build, check=True, capture_output=True, timeout=60)
+    return plugin

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from edge_agent.hardware.mixer import SimulatedMixer, open_alsa_mixer
 from edge_agent.settings import OutputSettings, Settings, settings_from_mapping
 from edge_agent.tools import ToolBox
 from edge_agent.tools_builtin import Volume, register_builtins
+from tests.conftest import build_alsa_plugin
 
 STATUS = {"phase": "responding", "muted": False, "connected": True}
 
@@ -213,15 +212,8 @@ SND_CTL_PLUGIN_SYMBOL(fakemix);
 @pytest.fixture(scope="module")
 def fakemix_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An ALSA config whose control device "fakemix" is a userspace ctl_ext plugin built here."""
-    pytest.importorskip("alsaaudio")
-    gcc = shutil.which("gcc")
-    if gcc is None or not Path("/usr/include/alsa/control_external.h").exists():
-        pytest.skip("needs gcc and libasound2-dev to build the virtual mixer plugin")
     work = tmp_path_factory.mktemp("fakemix")
-    (work / "fakemix.c").write_text(FAKEMIX_C)
-    plugin = work / "libasound_module_ctl_fakemix.so"
-    build = [gcc, "-shared", "-fPIC", "-DPIC", "-O1", "-o", str(plugin), str(work / "fakemix.c"), "-lasound"]
-    subprocess.run(build, check=True, capture_output=True, timeout=60)
+    plugin = build_alsa_plugin(work, "ctl", "fakemix", FAKEMIX_C)
     config = work / "asound.conf"
     config.write_text(f'ctl_type.fakemix {{ lib "{plugin}" }}\nctl.fakemix {{ type fakemix }}\n')
     return config

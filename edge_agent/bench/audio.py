@@ -131,6 +131,7 @@ def _run_figures(run: RoomRun, label: str) -> dict[str, Any]:
         f"{label}_rss_mb": run.footprint.rss_mb,
         f"{label}_rss_max_mb": run.footprint.rss_max_mb,
         f"{label}_erle_db": outside.erle_db,
+        f"{label}_erle_median_1s_db": outside.erle_median_db,
         f"{label}_voice_kept_db": outside.voice_kept_db,
         f"{label}_underruns": audio.get("underruns"),
         f"{label}_speaker_xruns": audio.get("speaker_xruns"),

@@ -68,6 +68,9 @@ class EchoFigures:
 
     erle_db: float | None
     """Mic / sent power over the echo-only part after ``settle_s``."""
+    erle_median_db: float | None
+    """The median of that ratio over each second's echo-only blocks: what the canceller does most of
+    the time, where ``erle_db`` is dominated by its worst moments (re-converging after a glitch)."""
     echo_over_voice_db: float | None
     """How much louder the echo was than the user's voice at the microphone."""
     voice_kept_db: float | None
@@ -114,13 +117,20 @@ def measure(
         picked: np.ndarray = x.reshape(-1, BLOCK)[blocks].ravel()
         return picked
 
-    erle = over = kept = shape = None
+    erle = median = over = kept = shape = None
     if echo_blocks.sum() >= 100:
         erle = round(ratio_db(power(pick(m, echo_blocks)), power(pick(s, echo_blocks))), 1)
+        seconds = []
+        for first in range(0, echo_blocks.size, 100):
+            window = np.zeros_like(echo_blocks)
+            window[first : first + 100] = echo_blocks[first : first + 100]
+            if window.sum() >= 50:
+                seconds.append(ratio_db(power(pick(m, window)), power(pick(s, window))))
+        median = round(float(np.median(seconds)), 1) if seconds else None
         if (voice_db > -50).any():
             over = round(ratio_db(power(pick(e, echo_blocks)), power(pick(v, voice_db > -50))), 1)
     if voice_blocks.sum() >= 50:
         said, heard = pick(v, voice_blocks), pick(s, voice_blocks)
         kept = round(ratio_db(power(heard), power(said)), 1)
         shape = round(spectrum_match(heard, said), 3)
-    return EchoFigures(erle, over, kept, shape, shift)
+    return EchoFigures(erle, median, over, kept, shape, shift)

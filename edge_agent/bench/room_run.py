@@ -154,6 +154,6 @@ async def run_in_room(
             _, code = await child.stop()
         finally:
             await child.close()
-        log = child.log_tail(60)
+        log = child.log_tail(2000)
     room.check()
     return RoomRun(list(server.messages), list(server.sent), status, room.recording(), fp, code, room.xruns, log)

@@ -23,10 +23,9 @@ from types import FrameType
 
 import alsaaudio
 
-from edge_agent.hardware.alsa_audio import RING_PERIODS
-
-PERIODS = RING_PERIODS
-"""Periods in each ALSA ring buffer: as the daemon's."""
+PERIODS = 8
+"""Periods in each ALSA ring buffer: as the daemon's (``alsa_audio.RING_PERIODS``; a test checks they agree).
+Not imported from there, so this process loads nothing but pyalsaaudio."""
 
 
 def run_loop(capture: str, playback: str, rate: int, period_ms: int, seconds: float) -> dict[str, float | int]:

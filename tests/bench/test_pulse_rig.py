@@ -293,6 +293,15 @@ def test_baseline_loop_runs_on_the_rig(pulse_rig: PulseRig) -> None:
     assert 150 <= counts["periods"] <= 210  # paced by the clocked device: ~100 periods a second
 
 
+def test_the_alsa_baseline_uses_the_daemons_ring_and_loads_nothing_of_the_daemon() -> None:
+    from edge_agent.hardware import alsa_audio, baseline_loop
+
+    assert baseline_loop.PERIODS == alsa_audio.RING_PERIODS
+    probe = "import sys, edge_agent.hardware.baseline_loop; print(sorted(m for m in sys.modules if 'edge' in m))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "edge_agent.settings" not in loaded and "edge_agent.hardware.alsa_audio" not in loaded
+
+
 def test_baseline_client_streams_silence_to_the_fake_server(tmp_path: Path) -> None:
     async def scenario() -> tuple[int, str, bytes]:
         async with FakeLiveServer(api_key="baseline-key") as server:

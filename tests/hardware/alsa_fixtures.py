@@ -16,9 +16,6 @@ mtime second might not be reloaded).
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +27,7 @@ import soxr
 
 from edge_agent.audio_engine import AudioDevice, AudioEngine
 from edge_agent.settings import AudioSettings
+from tests.conftest import build_alsa_plugin
 
 ALSA_CONF = "/usr/share/alsa/alsa.conf"
 
@@ -273,18 +271,7 @@ SND_PCM_PLUGIN_SYMBOL(vpcm);
 @pytest.fixture(scope="session")
 def vpcm_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The compiled ``vpcm`` plugin (skipped without gcc/libasound2-dev, except on CI where it must build)."""
-    pytest.importorskip("alsaaudio")
-    gcc = shutil.which("gcc")
-    if gcc is None or not Path("/usr/include/alsa/pcm_external.h").exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install gcc and libasound2-dev to build the virtual ALSA PCM")
-        pytest.skip("needs gcc and libasound2-dev to build the virtual ALSA PCM")
-    work = tmp_path_factory.mktemp("vpcm")
-    (work / "vpcm.c").write_text(VPCM_C)
-    plugin = work / "libasound_module_pcm_vpcm.so"
-    build = [gcc, "-shared", "-fPIC", "-DPIC", "-O1", "-Wall", "-o", str(plugin), str(work / "vpcm.c"), "-lasound"]
-    subprocess.run(build, check=True, capture_output=True, timeout=60)
-    return plugin
+    return build_alsa_plugin(tmp_path_factory.mktemp("vpcm"), "pcm", "vpcm", VPCM_C)
 
 
 class Devices:
