@@ -49,15 +49,31 @@ def converse(tmp_path: Path, rig: PulseRig, room: Room, reply_s: float, user_aft
     return result
 
 
+ATTEMPTS = 3
+
+
+def converse_cleanly(
+    tmp_path: Path, rig: PulseRig, make_room: Any, reply_s: float, user_after_s: float, **audio: Any
+) -> RoomRun:
+    """:func:`converse` until a run where the rig kept time: the room had no xrun and no capture read
+    of the daemon was held up (the virtual sound server stalls now and then on a busy 2-core
+    machine, which moves the echo path and measures the stall, not the canceller). Fails when
+    every attempt stalled; a clean run's figures are what the test judges."""
+    for attempt in range(ATTEMPTS):
+        with make_room() as room:
+            run = converse(tmp_path / f"attempt{attempt}", rig, room, reply_s, user_after_s, **audio)
+        if run.room_xruns == 0 and run.status["audio"]["late_cycles"] == 0:
+            return run
+    raise AssertionError(f"the virtual sound cards stalled in all {ATTEMPTS} attempts: {run.status['audio']}")
+
+
 def loud_room(**kwargs: Any) -> Room:
     """A 0.3 s room, the echo about 6 dB louder at the mic than the user's voice."""
     return Room(ir=room_response(ROOM_RATE, delay_ms=5, rt60_s=0.3), echo_gain_db=-2, **kwargs)
 
 
 def test_webrtc_removes_a_loud_room_echo_and_keeps_the_users_voice(pulse_env: PulseRig, tmp_path: Path) -> None:
-    with loud_room() as room:
-        run = converse(tmp_path, pulse_env, room, 8.0, 1.0)
-    assert run.room_xruns == 0, "the room's own timing slipped: the echo path changed under the canceller"
+    run = converse_cleanly(tmp_path, pulse_env, loud_room, 8.0, 1.0)
     found = run.echo_figures()
     assert found.echo_over_voice_db is not None and found.echo_over_voice_db > 3, found
     assert found.erle_db is not None and found.erle_db >= 30, f"echo removed after 1.5 s: {found}"
