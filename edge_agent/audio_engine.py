@@ -44,7 +44,7 @@ one-second mean between ``PRIME_PERIODS - 1.5`` and ``PRIME_PERIODS + 0.5``."""
 BAND_EVERY = 10
 """The speaker's fill level is read every this many periods (drift is slow; each reading costs a device call)."""
 LATE_S = 0.05
-"""A gap between capture reads longer than this is reported: the speaker's headroom is about 20 ms."""
+"""A gap between capture reads longer than this is reported: the speaker's headroom is about 30 ms."""
 LEVEL_FRAMES = 120
 """10 ms frames (1.2 s, a whole number of 20, 30 or 40 ms chunks) over which the mic level is reported."""
 
