@@ -26,10 +26,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edge_agent.echo import FAR_FRAME, NEAR_FRAME, Echo, power_dbfs
+from edge_agent.echo import FAR_FRAME, NEAR_FRAME, Echo
 from edge_agent.errors import HardwareError
 from edge_agent.latency import Latency
-from edge_agent.pcm import Framer, PlaybackBuffer, Samples, StreamResampler, as_samples
+from edge_agent.pcm import Framer, PlaybackBuffer, Samples, StreamResampler, as_samples, power_dbfs
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,6 +62,10 @@ class AudioDevice(Protocol):
     """Granted capture rate; valid after :meth:`open`."""
     playback_rate: int
     """Granted playback rate; valid after :meth:`open`."""
+    overruns: int
+    """Capture overruns recovered so far."""
+    underruns: int
+    """Playback underruns (xruns) recovered so far."""
 
     def open(self) -> None:
         """Open both directions; raise :class:`HardwareError` naming the device on failure."""

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edge_agent.apm import FAR_FRAME, NEAR_FRAME, Processor, WebRtcApm
-from edge_agent.pcm import Samples
+from edge_agent.pcm import Samples, mean_power
 from edge_agent.settings import AudioSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,19 +48,6 @@ LOW_WINDOWS = 2
 FLOOR_POWER = 32768.0**2 * 10 ** (-90 / 10)
 """Mean-square power of a -90 dBFS frame: the floor for a frame the canceller made silent."""
 _ACTIVE_POWER = 32768.0**2 * 10 ** (ACTIVE_DBFS / 10)
-
-
-def mean_power(samples: Samples) -> float:
-    """Mean square of int16 samples (0.0 for an empty frame); one numpy call, no per-sample objects."""
-    if samples.size == 0:
-        return 0.0
-    as_float = samples.astype(np.float32)
-    return float(np.dot(as_float, as_float)) / samples.size
-
-
-def power_dbfs(power: float) -> float:
-    """A mean-square power as dBFS RMS (full-scale square wave = 0 dB), floored at -120."""
-    return max(-120.0, 10.0 * math.log10(max(power, 1e-12) / 32768.0**2))
 
 
 class Echo:
@@ -176,4 +163,4 @@ def open_echo(settings: AudioSettings) -> Echo:
         return echo
 
 
-__all__ = ["ACTIVE_DBFS", "FAR_FRAME", "NEAR_FRAME", "Echo", "mean_power", "open_echo", "power_dbfs"]
+__all__ = ["ACTIVE_DBFS", "FAR_FRAME", "NEAR_FRAME", "Echo", "open_echo"]

@@ -6,6 +6,7 @@ here loops over samples in Python. Resampling uses soxr's streaming resampler (H
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -27,12 +28,24 @@ def as_samples(pcm: bytes) -> Samples:
     return np.frombuffer(pcm, dtype="<i2", count=len(pcm) // 2)
 
 
+def mean_power(samples: Samples) -> float:
+    """Mean square of int16 samples (0.0 for none); one numpy call, no per-sample objects (hot path)."""
+    if samples.size == 0:
+        return 0.0
+    as_float = samples.astype(np.float32)
+    return float(np.dot(as_float, as_float)) / samples.size
+
+
+def power_dbfs(power: float) -> float:
+    """A mean-square power as dBFS RMS (full-scale square wave = 0 dB, sine = -3 dB), floored at -120."""
+    return max(-120.0, 10.0 * math.log10(max(power, 1e-12) / 32768.0**2))
+
+
 def rms_dbfs(samples: Samples) -> float:
-    """RMS level in dBFS (full-scale sine = -3 dB); -inf... clipped to -120 for silence."""
+    """RMS level in dBFS (full-scale sine = -3 dB); -120 for silence. Accumulates in float64 (long recordings)."""
     if samples.size == 0:
         return -120.0
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return max(-120.0, 20.0 * float(np.log10(max(rms, 1e-9) / 32768.0)))
+    return power_dbfs(float(np.mean(np.square(samples, dtype=np.float64))))
 
 
 class StreamResampler:

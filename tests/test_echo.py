@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soxr
 
-from edge_agent.echo import HANGOVER_FRAMES, LOW_WINDOWS, WARMUP_FRAMES, WINDOW_FRAMES, Echo, mean_power, open_echo
+from edge_agent.echo import HANGOVER_FRAMES, LOW_WINDOWS, WARMUP_FRAMES, WINDOW_FRAMES, Echo, open_echo
 from edge_agent.hardware.simulated import read_wav_mono
-from edge_agent.pcm import Samples
+from edge_agent.pcm import Samples, mean_power
 from edge_agent.settings import AudioSettings
 
 ASSETS = Path(str(files("edge_agent") / "assets"))

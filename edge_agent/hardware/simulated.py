@@ -71,6 +71,10 @@ class SimulatedAudio:
         self.playback_rate = SPEAKER_RATE
         self.speaker_frames = 0
         self.mic_frames = 0
+        self.overruns = 0
+        """Always 0: the WAV microphone cannot overrun."""
+        self.underruns = 0
+        """Always 0: the WAV speaker cannot underrun."""
         self._mic = mic if mic is not None else np.zeros(0, dtype=np.int16)
         self._period = MIC_RATE * period_ms // 1000
         self._silence = np.zeros(self._period, dtype=np.int16)
