@@ -28,7 +28,6 @@ alsaaudio is imported lazily, so the data types are importable where libasound i
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import dataclasses
 import json
@@ -36,7 +35,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -110,22 +109,25 @@ def survey(
     """List the cards and probe every listed PCM, plus the extra names, in both directions.
 
     Blocks for about 10 ms per PCM (up to ``timeout_s`` for one that hangs); forks once per probe.
-    alsa-lib's own error messages are silenced meanwhile.
+    alsa-lib's own error messages go to the debug log from then on
+    (:func:`~edge_agent.hardware.alsa_audio.quiet_alsa_lib`).
     """
     import alsaaudio
 
-    with quiet_alsa():
-        cards = tuple(Card(i, *alsaaudio.card_name(i)) for i in alsaaudio.card_indexes())
-        descriptions = pcm_descriptions()
-        found: dict[Direction, tuple[PcmProbe, ...]] = {}
-        wanted: tuple[tuple[Direction, Sequence[str]], ...] = (("capture", extra_capture), ("playback", extra_playback))
-        for direction, extra in wanted:
-            listed = list(alsaaudio.pcms(alsaaudio.PCM_CAPTURE if direction == "capture" else alsaaudio.PCM_PLAYBACK))
-            names = list(dict.fromkeys([*listed, *extra]))
-            found[direction] = tuple(
-                dataclasses.replace(probe(n, direction, timeout_s), description=descriptions.get(n), listed=n in listed)
-                for n in names
-            )
+    from edge_agent.hardware.alsa_audio import quiet_alsa_lib
+
+    quiet_alsa_lib()  # for the rest of this process: alsa-lib's messages go to the debug log
+    cards = tuple(Card(i, *alsaaudio.card_name(i)) for i in alsaaudio.card_indexes())
+    descriptions = pcm_descriptions()
+    found: dict[Direction, tuple[PcmProbe, ...]] = {}
+    wanted: tuple[tuple[Direction, Sequence[str]], ...] = (("capture", extra_capture), ("playback", extra_playback))
+    for direction, extra in wanted:
+        listed = list(alsaaudio.pcms(alsaaudio.PCM_CAPTURE if direction == "capture" else alsaaudio.PCM_PLAYBACK))
+        names = list(dict.fromkeys([*listed, *extra]))
+        found[direction] = tuple(
+            dataclasses.replace(probe(n, direction, timeout_s), description=descriptions.get(n), listed=n in listed)
+            for n in names
+        )
     return Survey(cards, found["capture"], found["playback"])
 
 
@@ -244,21 +246,6 @@ def pcm_descriptions() -> dict[str, str]:
     finally:
         lib.snd_device_name_free_hint(hints)
     return found
-
-
-_ErrorHandler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
-_QUIET = _ErrorHandler(lambda *_: None)  # module lifetime: alsa-lib keeps the pointer
-
-
-@contextlib.contextmanager
-def quiet_alsa() -> Iterator[None]:
-    """Silence alsa-lib's ``ALSA lib …`` stderr messages inside the block (restores the default after)."""
-    lib = _libasound()
-    lib.snd_lib_error_set_handler(_QUIET)
-    try:
-        yield
-    finally:
-        lib.snd_lib_error_set_handler(None)
 
 
 def _in_child(work: Callable[[], dict[str, Any]], timeout_s: float) -> dict[str, Any] | str:
