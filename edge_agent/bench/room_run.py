@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
@@ -126,9 +126,8 @@ async def run_in_room(
     audio: dict[str, Any] | None = None,
     on_connected: Callable[[float], None] | None = None,
     measure_footprint: bool = False,
-    until: Callable[[ChildDaemon], Awaitable[bool]] | None = None,
 ) -> RoomRun:
-    """Run the daemon through ``script`` for ``seconds`` after it connected (or until ``until`` says so).
+    """Run the daemon through ``script`` for ``seconds`` after it connected.
 
     ``on_connected(t)`` runs once the Live connection is up (``t`` = its ``time.monotonic()``),
     to schedule the user's voice with ``room.say``. The room must be running. Blocking only in
@@ -145,11 +144,7 @@ async def run_in_room(
             fp = None
             if measure_footprint:
                 fp = await footprint(child.pid, seconds - (time.monotonic() - connected))
-            deadline = connected + seconds
-            while time.monotonic() < deadline:
-                if until is not None and await until(child):
-                    break
-                await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            await asyncio.sleep(max(0.0, connected + seconds - time.monotonic()))
             status = await child.ctl("status")
             _, code = await child.stop()
         finally:
