@@ -81,9 +81,15 @@ class EchoFigures:
     """The room record's offset against the sent audio, in samples."""
 
 
-def _block_dbfs(x: np.ndarray) -> np.ndarray:
+def _block_power(x: np.ndarray) -> np.ndarray:
+    """Mean square of each 10 ms block."""
     blocks = x[: x.size // BLOCK * BLOCK].reshape(-1, BLOCK)
-    levels: np.ndarray = 10 * np.log10(np.mean(blocks**2, axis=1) / 32768**2 + 1e-12)
+    powers: np.ndarray = np.mean(blocks**2, axis=1)
+    return powers
+
+
+def _dbfs(powers: np.ndarray) -> np.ndarray:
+    levels: np.ndarray = 10 * np.log10(powers / 32768**2 + 1e-12)
     return levels
 
 
@@ -105,7 +111,8 @@ def measure(
         s = s[-shift:]
     n = min(m.size, s.size) // BLOCK * BLOCK
     m, e, v, s = m[:n], e[:n], v[:n], s[:n]
-    echo_db, voice_db = _block_dbfs(e), _block_dbfs(v)
+    mic_power, sent_power = _block_power(m), _block_power(s)
+    echo_db, voice_db = _dbfs(_block_power(e)), _dbfs(_block_power(v))
     echo_blocks = (echo_db > -50) & (voice_db < -90)
     if echo_blocks.any():
         echo_blocks[: int(np.argmax(echo_db > -50)) + int(settle_s * 100)] = False
@@ -119,13 +126,13 @@ def measure(
 
     erle = median = over = kept = shape = None
     if echo_blocks.sum() >= 100:
-        erle = round(ratio_db(power(pick(m, echo_blocks)), power(pick(s, echo_blocks))), 1)
+        erle = round(ratio_db(float(mic_power[echo_blocks].mean()), float(sent_power[echo_blocks].mean())), 1)
         seconds = []
-        for first in range(0, echo_blocks.size, 100):
-            window = np.zeros_like(echo_blocks)
-            window[first : first + 100] = echo_blocks[first : first + 100]
+        for first in range(0, echo_blocks.size, 100):  # each second's echo-only blocks
+            window = echo_blocks[first : first + 100]
             if window.sum() >= 50:
-                seconds.append(ratio_db(power(pick(m, window)), power(pick(s, window))))
+                in_mic, in_sent = mic_power[first : first + 100][window], sent_power[first : first + 100][window]
+                seconds.append(ratio_db(float(in_mic.mean()), float(in_sent.mean())))
         median = round(float(np.median(seconds)), 1) if seconds else None
         if (voice_db > -50).any():
             over = round(ratio_db(power(pick(e, echo_blocks)), power(pick(v, voice_db > -50))), 1)
