@@ -1,12 +1,16 @@
 """The audio thread: capture and playback in lockstep, bridged to the event loop in one place.
 
-One dedicated thread, paced by the capture device, does per period (e.g. 10 ms):
-read one capture period → pop one period of reply audio from the jitter buffer → feed it to
-the echo handling as the reference and write it to the speaker → resample the capture frame
-to 16 kHz, apply the input gain, measure its level, cancel the echo (10 ms frames) and cut it
-into uplink chunks. Finished chunks cross into the event loop only through
-:meth:`AudioEngine._post` (``loop.call_soon_threadsafe``). The loop never blocks on a device,
-and a failing device is closed, reported and reopened with backoff; it never ends the daemon.
+One dedicated thread, paced by the capture device, does per period (e.g. 10 ms) only what the
+devices need: read one capture period, write one period of reply audio (or silence) to the
+speaker. Once per batch (the uplink chunk's length, e.g. 4 periods) it does the sample work:
+the capture periods are resampled to 16 kHz in one call, given the input gain and measured, and
+cut into 10 ms frames for the echo handling, after the 10 ms reference frames of what was written
+to the speaker meanwhile (exactly those samples, at the speaker's rate); then they leave as one
+uplink chunk. Reply audio is fetched and resampled a batch at a time too
+(:class:`~edge_agent.speaker_feed.SpeakerFeed`), but a flush silences the very next period.
+Finished chunks cross into the event loop only through :meth:`AudioEngine._post`
+(``loop.call_soon_threadsafe``). The loop never blocks on a device, and a failing device is
+closed, reported and reopened with backoff; it never ends the daemon.
 
 When the speaker reports its fill level (ALSA), the thread keeps it inside a band: a few
 periods of silence are written at open so scheduling jitter never starves it, a period is
@@ -26,17 +30,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edge_agent.echo import FAR_FRAME, NEAR_FRAME, Echo
+from edge_agent.echo import NEAR_FRAME, Echo
 from edge_agent.errors import HardwareError
 from edge_agent.latency import Latency
 from edge_agent.pcm import Framer, PlaybackBuffer, Samples, StreamResampler, as_samples, power_dbfs
+from edge_agent.speaker_feed import REPLY_RATE, SpeakerFeed
 
 _LOGGER = logging.getLogger(__name__)
 
 UPLINK_RATE = 16000
 """The Live API's native input rate (``audio/pcm;rate=16000``)."""
-REPLY_RATE = 24000
-"""The Live API's output rate (``audio/pcm;rate=24000``)."""
 PRIME_PERIODS = 4
 """Periods of silence written to a speaker that reports its fill level, when it opens: the headroom
 for a late cycle. About ``PRIME_PERIODS - 1`` stay queued before each write; the band keeps the
@@ -157,8 +160,13 @@ class AudioEngine:
         self._loop = loop
         self._on_chunk = on_chunk
         self._on_drained = on_drained
-        self._buffer = PlaybackBuffer(REPLY_RATE * prebuffer_ms // 1000, on_drained=self._drained, latency=self.latency)
+        self._buffer = PlaybackBuffer(
+            REPLY_RATE * prebuffer_ms // 1000, on_drained=self._buffer_drained, latency=self.latency
+        )
         self._chunker = Framer(UPLINK_RATE * chunk_ms // 1000)
+        self._batch = max(1, round(chunk_ms / period_ms))
+        """Capture periods resampled and processed together, and reply periods fetched together."""
+        self._feed: SpeakerFeed | None = None
         self._levels = np.zeros(LEVEL_FRAMES, dtype=np.float64)
         self._frames = 0
         self._stop = threading.Event()
@@ -232,6 +240,14 @@ class AudioEngine:
     def _drained(self) -> None:
         self._post(self._on_drained)
 
+    def _buffer_drained(self) -> None:
+        """The jitter buffer's ``on_drained``: at once from the loop; from the audio thread, once the end is written."""
+        feed = self._feed
+        if feed is not None and threading.current_thread() is self._thread:
+            feed.buffer_drained()
+        else:
+            self._drained()
+
     def _run(self) -> None:
         delay = 0.5
         while not self._stop.is_set():
@@ -272,22 +288,20 @@ class AudioEngine:
 
     def _cycles(self) -> None:
         device = self.device
+        period = device.playback_rate * self.period_ms // 1000
+        feed = SpeakerFeed(
+            self._buffer, rate=device.playback_rate, period=period, batch=self._batch, on_drained=self._drained
+        )
+        self._feed = feed
         to_uplink = StreamResampler(device.capture_rate, UPLINK_RATE)
-        to_speaker = StreamResampler(REPLY_RATE, device.playback_rate)
-        ref_frames = Framer(FAR_FRAME)
-        refs: list[Samples] = []  # reference frames written since the last chunk was processed
-        reply = np.zeros(REPLY_RATE * self.period_ms // 1000, dtype=np.int16)
-        silence = np.zeros_like(reply)
-        band = _FillBand(device.playback_rate * self.period_ms // 1000, 1000 // self.period_ms // BAND_EVERY)
-
+        ref_frames = Framer(device.playback_rate // 100)
+        written: list[Samples] = []  # periods written since the last batch (the echo reference)
+        refs: list[Samples] = []  # 10 ms reference frames not yet given to the echo handling
+        captured: list[Samples] = []  # capture periods not yet resampled
+        silence = np.zeros(period, dtype=np.int16)
+        band = _FillBand(period, 1000 // self.period_ms // BAND_EVERY)
         keep_refs = self.echo.mode != "off"  # with echo handling off nothing reads the reference
 
-        def speak(samples: Samples) -> None:  # noted as the reference as it is written
-            if keep_refs:
-                refs.extend(frame.copy() for frame in ref_frames.push(samples))
-            device.write(to_speaker.process(samples))
-
-        was_uplink = False
         _LOGGER.info(
             "audio open: %s (capture %d Hz, playback %d Hz, %d ms periods, echo %s)",
             device.name,
@@ -298,20 +312,16 @@ class AudioEngine:
         )
         if device.playback_queued() is not None:
             for _ in range(PRIME_PERIODS):
-                speak(silence)
+                device.write(silence)
+                written.append(silence)
+        was_uplink = False
         previous = done = time.monotonic()
         cycle = 0
         while not self._stop.is_set():
-            captured = device.read()
+            samples = device.read()
             read_at = time.monotonic()
-            if (gap := read_at - previous) > LATE_S:
-                self.late_cycles += 1
-                _LOGGER.info(
-                    "audio thread ran late: %.0f ms between periods, %.0f ms of it in the capture read (%d so far)",
-                    gap * 1000,
-                    (read_at - done) * 1000,
-                    self.late_cycles,
-                )
+            if read_at - previous > LATE_S:
+                self._late(read_at - previous, read_at - done)
             previous = read_at
             cycle += 1
             step = band.check(device.playback_queued()) if cycle % BAND_EVERY == 0 else 0
@@ -320,21 +330,42 @@ class AudioEngine:
             else:
                 if step < 0:
                     self.padded_periods += 1
-                    speak(silence)
-                self._buffer.pop(reply)
-                speak(reply)
+                    device.write(silence)
+                    written.append(silence)
+                out = feed.next()
+                device.write(out)
+                written.append(out)
             uplink = self.uplink_enabled
-            if uplink and not was_uplink:  # no audio from before the uplink opened (e.g. while muted)
+            if uplink != was_uplink:  # muted or unmuted: nothing captured before it goes up after it
+                captured.clear()
                 to_uplink.reset()
                 self._chunker.reset()
-            was_uplink = uplink
-            for chunk in self._chunker.push(to_uplink.process(captured)):
+                was_uplink = uplink
+            captured.append(samples)
+            if len(captured) < self._batch:
+                self.last_cycle = done = time.monotonic()
+                continue
+            block = np.concatenate(captured) if len(captured) > 1 else captured[0]
+            captured.clear()
+            if keep_refs and written:
+                refs.extend(ref_frames.push(np.concatenate(written)))
+            written.clear()
+            for chunk in self._chunker.push(to_uplink.process(block)):  # usually one; none waits with its refs
                 out = self._process(chunk, refs)
                 refs.clear()
                 if uplink:
                     self.chunks_sent += 1
                     self._post(self._on_chunk, out.tobytes(), read_at)
             self.last_cycle = done = time.monotonic()
+
+    def _late(self, gap: float, in_read: float) -> None:
+        self.late_cycles += 1
+        _LOGGER.info(
+            "audio thread ran late: %.0f ms between periods, %.0f ms of it in the capture read (%d so far)",
+            gap * 1000,
+            in_read * 1000,
+            self.late_cycles,
+        )
 
     def _process(self, chunk: Samples, refs: list[Samples]) -> Samples:
         """Gain, level and echo handling for one uplink chunk of 10 ms, 16 kHz frames.

@@ -2,16 +2,17 @@
 
 ``audio.echo_cancellation`` picks the mode:
 
-* ``"webrtc"``: every 10 ms reference frame (exactly what is written to the speaker, at the
-  moment it is written) goes to WebRTC AEC3 (:mod:`edge_agent.apm`), and every 10 ms mic frame
-  comes out with the echo removed, so the user can talk over the model. The daemon measures its
-  own **ERLE** (echo return loss enhancement: mic power over sent power) on the frames where
-  the speaker is playing and the mic hears something, as the median per-frame figure over
-  windows of :data:`WINDOW_FRAMES` such frames, after :data:`WARMUP_FRAMES` frames of
-  convergence. When :data:`LOW_WINDOWS` windows in a row stay below ``audio.min_erle_db`` the
-  model would hear itself, so it **falls back to half-duplex by itself** (logged once, shown in
-  status). The median keeps short double talk (the user speaking over the model until the
-  server interrupts it) from being mistaken for failure.
+* ``"webrtc"``: every 10 ms reference frame (exactly what was written to the speaker, at its
+  rate, given just before the mic frames captured meanwhile) goes to WebRTC AEC3
+  (:mod:`edge_agent.apm`), and every 10 ms mic frame comes out with the echo removed, so the
+  user can talk over the model. The daemon measures its own **ERLE** (echo return loss
+  enhancement: mic power over sent power) on the frames where the speaker is playing and the
+  mic hears something, as the median per-frame figure over windows of :data:`WINDOW_FRAMES`
+  such frames, after :data:`WARMUP_FRAMES` frames of convergence. When :data:`LOW_WINDOWS`
+  windows in a row stay below ``audio.min_erle_db`` the model would hear itself, so it **falls
+  back to half-duplex by itself** (logged once, shown in status). The median keeps short double
+  talk (the user speaking over the model until the server interrupts it) from being mistaken
+  for failure.
 * ``"half_duplex"``: the mic sends silence while the speaker plays and for
   :data:`HANGOVER_FRAMES` × 10 ms after (the room's echo tail and the device buffers); barge in
   with the button.
@@ -54,9 +55,9 @@ class Echo:
     """The echo policy for one audio stream.
 
     Thread: the audio thread only (reads of the public figures from another thread see a recent
-    value, which is all status needs). Call :meth:`reference` with each 10 ms, 24 kHz frame as
-    it is written to the speaker (silence included), then :meth:`process` with each 10 ms,
-    16 kHz mic frame; the result is what may go upstream.
+    value, which is all status needs). Call :meth:`reference` with each 10 ms frame written to the
+    speaker (at its rate, silence included), then :meth:`process` with each 10 ms, 16 kHz mic
+    frame; the result is what may go upstream.
     """
 
     def __init__(
@@ -92,7 +93,7 @@ class Echo:
         return self._since_loud < HANGOVER_FRAMES
 
     def reference(self, far: Samples) -> None:
-        """Note one 10 ms frame (``FAR_FRAME`` samples at 24 kHz) as it is written to the speaker."""
+        """Note one 10 ms frame as written to the speaker (at the speaker's rate, silence included)."""
         if self.mode == "off":
             return  # nothing depends on what the speaker plays
         if mean_power(far) > _ACTIVE_POWER:

@@ -49,7 +49,16 @@ def rms_dbfs(samples: Samples) -> float:
 
 
 class StreamResampler:
-    """Streaming int16 resampler (soxr HQ); a pass-through when the rates are equal.
+    """Streaming int16 resampler (soxr, HQ recipe, variable-rate engine); a pass-through when the rates are equal.
+
+    soxr's default engine filters in DFT blocks and gives its output in bursts (1660 samples at a
+    time for 24 → 48 kHz): fed 10 ms at a time it holds up to 37 ms of audio. Its variable-rate
+    engine (``vr=True``, used here at a constant ratio) has the same rejection (aliases and images
+    −87 dB, flat to 7 kHz at 16 kHz; checked in tests/test_pcm.py) and returns each call's worth at
+    once, holding only its filter delay: 13 ms for 48 → 16 kHz and 10 ms for 24 → 48 kHz (the
+    default engine: 11 and 16 ms, plus the bursts). That delay is given out as leading zeros when
+    a stream starts (or after :meth:`reset`), so every call returns ``len(samples) × out_rate /
+    in_rate`` samples (the remainder carried): output lines up with the input, period for period.
 
     Not thread-safe: each stream belongs to one thread.
     """
@@ -59,19 +68,34 @@ class StreamResampler:
         self.out_rate = out_rate
         self._stream = None
         if in_rate != out_rate:
-            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ")
+            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ", vr=True)
+        self._taken = 0  # input samples since the start
+        self._given = 0  # output samples since the start
+        self._flowing = False  # soxr has returned samples since the start
+        self.delay = 0
+        """Output samples by which the stream lags its input (the leading zeros given at the start)."""
 
     def process(self, samples: Samples, *, last: bool = False) -> Samples:
-        """Resample one chunk; ``last=True`` flushes the filter's tail."""
+        """Resample one chunk; ``last=True`` flushes the filter's tail (then :meth:`reset` before reuse)."""
         if self._stream is None:
             return samples
         out: Samples = self._stream.resample_chunk(samples, last=last)
+        self._taken += samples.size
+        due = self._taken * self.out_rate // self.in_rate - self._given
+        if not self._flowing:  # starting: the filter delay (however soxr spreads it) as leading zeros
+            self._flowing = out.size > 0
+            if not last and out.size < due:
+                self.delay += due - out.size
+                out = np.concatenate((np.zeros(due - out.size, dtype=np.int16), out))
+        self._given += out.size
         return out
 
     def reset(self) -> None:
         """Forget filter state (after a flush), so stale audio never leaks into new audio."""
         if self._stream is not None:
             self._stream.clear()
+        self._taken = self._given = self.delay = 0
+        self._flowing = False
 
 
 class Framer:
@@ -145,7 +169,7 @@ class PlaybackBuffer:
         self._latency = latency
         self._clock = clock
         self._lock = threading.Lock()
-        # Each entry: samples, arrival time (or None), samples queued ahead of it at arrival.
+        # Each entry: samples, arrival time (or None), samples ahead of it at arrival (queued or held by the consumer).
         self._chunks: deque[tuple[Samples, float | None, int]] = deque()
         self._offset = 0  # samples already consumed from _chunks[0]
         self._queued = 0
@@ -153,18 +177,33 @@ class PlaybackBuffer:
         self._finishing = False
         self._started_at = 0.0  # when playback (re)started: the prebuffer was reached or the turn finished
         self._flushed_at: float | None = None
+        self._flushes = 0
+        self._held_until = 0.0  # when the audio the consumer took (and holds) runs out
 
     @property
     def queued(self) -> int:
         """Samples waiting to be played."""
         return self._queued
 
+    @property
+    def playing(self) -> bool:
+        """Whether :meth:`pop` would give reply audio now (prebuffer reached or turn finished). Any thread."""
+        return self._playing
+
+    @property
+    def flushes(self) -> int:
+        """How many times :meth:`flush` ran: a reader holding popped audio compares it to drop that too."""
+        return self._flushes
+
     def push(self, samples: Samples, received_at: float | None = None) -> None:
         """Queue reply audio that arrived at ``received_at`` (for the latency figure). Thread: event loop."""
         if samples.size == 0:
             return
         with self._lock:
-            self._chunks.append((samples, received_at, self._queued))
+            ahead = self._queued  # and what the consumer holds, for the latency figure
+            if self._playing and self._latency is not None:
+                ahead += max(0, int((self._held_until - self._clock()) * self._rate))
+            self._chunks.append((samples, received_at, ahead))
             self._queued += samples.size
             if not self._playing and self._queued >= self.prebuffer:
                 self._start()
@@ -202,12 +241,18 @@ class PlaybackBuffer:
             self._queued = 0
             self._playing = False
             self._finishing = False
+            self._flushes += 1
             if received_at is not None:
                 self._flushed_at = received_at
         return dropped
 
-    def pop(self, out: Samples) -> None:
-        """Fill ``out`` with the next samples, or silence. Thread: the audio thread."""
+    def pop(self, out: Samples, ahead_s: float = 0.0) -> None:
+        """Fill ``out`` with the next samples, or silence. Thread: the audio thread.
+
+        ``ahead_s``: audio the caller already holds to write before ``out`` (for the latency figures:
+        ``out[i]`` reaches the speaker ``ahead_s + i / rate`` from now). An empty ``out`` only records
+        a pending flush figure (the caller is writing its first silent period).
+        """
         n = out.size
         drained = False
         with self._lock:
@@ -217,7 +262,7 @@ class PlaybackBuffer:
                     head, received_at, ahead = self._chunks[0]
                     if self._offset == 0 and received_at is not None and self._latency is not None:
                         due = max(received_at, self._started_at) + ahead / self._rate
-                        late = self._clock() + filled / self._rate - due
+                        late = self._clock() + ahead_s + filled / self._rate - due
                         self._latency.wire_to_speaker.add(max(0.0, late) * 1000.0)
                     take = min(n - filled, head.size - self._offset)
                     out[filled : filled + take] = head[self._offset : self._offset + take]
@@ -228,6 +273,7 @@ class PlaybackBuffer:
                         self._offset = 0
                 self._queued -= filled
                 self.samples_played += filled
+                self._held_until = self._clock() + ahead_s + filled / self._rate
                 if filled < n:  # ran dry during this period
                     self._playing = False
                     if self._finishing:
@@ -241,7 +287,7 @@ class PlaybackBuffer:
                     drained = True
             elif self._flushed_at is not None:
                 if self._latency is not None:
-                    self._latency.flush.add((self._clock() - self._flushed_at) * 1000.0)
+                    self._latency.flush.add((self._clock() + ahead_s - self._flushed_at) * 1000.0)
                 self._flushed_at = None
             out[filled:] = 0
         if drained:

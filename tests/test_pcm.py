@@ -86,19 +86,58 @@ def test_framer_cuts_exact_frames_across_chunk_boundaries() -> None:
     assert framer.push(ramp(580))[0][:60].tobytes() == ramp(700)[640:].tobytes()
 
 
+def tone(hz: float, rate: int, seconds: float = 1.0, amplitude: float = 8000) -> np.ndarray:
+    return (amplitude * np.sin(2 * np.pi * hz * np.arange(int(rate * seconds)) / rate)).astype(np.int16)
+
+
+def stream(resampler: StreamResampler, samples: np.ndarray, block: int) -> list[np.ndarray]:
+    """``samples`` through ``resampler`` ``block`` at a time, then its tail (``last=True``)."""
+    outs = [resampler.process(samples[i : i + block]) for i in range(0, samples.size, block)]
+    return outs + [resampler.process(samples[:0], last=True)]
+
+
 def test_resampler_is_a_pass_through_at_equal_rates_and_keeps_a_tone_across_rates() -> None:
-    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)).astype(np.int16)
     same = StreamResampler(16000, 16000)
-    assert same.process(tone) is tone
-    down = StreamResampler(48000, 16000)
-    out = np.concatenate(
-        [down.process(tone[i : i + 480]) for i in range(0, 48000, 480)] + [down.process(tone[:0], last=True)]
-    )
-    assert abs(out.size - 16000) <= 1
+    assert same.process(t := tone(440, 16000)) is t
+    out = np.concatenate(stream(StreamResampler(48000, 16000), tone(440, 48000), 480))
     spectrum = np.abs(np.fft.rfft(out[2000:14000]))
     peak_hz = np.argmax(spectrum) * 16000 / 12000
     assert abs(peak_hz - 440) < 3
-    assert abs(rms_dbfs(out[2000:14000]) - rms_dbfs(tone)) < 0.5
+    assert abs(rms_dbfs(out[2000:14000]) - rms_dbfs(tone(440, 16000))) < 0.5
+
+
+@pytest.mark.parametrize(
+    ("in_rate", "out_rate", "block"),
+    [(48000, 16000, 480), (48000, 16000, 1920), (24000, 48000, 960), (24000, 44100, 240), (44100, 16000, 1764)],
+)
+def test_every_call_returns_its_own_worth_and_the_delay_is_the_filter_s_alone(
+    in_rate: int, out_rate: int, block: int
+) -> None:
+    # The default soxr engine returns 10 ms calls in ~35 ms bursts; the stream here gives each call's
+    # samples at once, so the audio thread's periods and chunks line up with the device's.
+    click = np.zeros(in_rate, dtype=np.int16)
+    click[in_rate // 2] = 20000
+    outs = stream(StreamResampler(in_rate, out_rate), click, block)
+    assert {o.size for o in outs[:-1]} == {block * out_rate // in_rate}
+    out = np.concatenate(outs)
+    delay_ms = (np.argmax(np.abs(out)) - out_rate // 2) * 1000 / out_rate
+    assert 0 <= delay_ms <= 15
+    assert outs[-1].size == pytest.approx(delay_ms * out_rate / 1000, abs=out_rate // 1000)  # the tail
+
+
+def test_the_resampler_keeps_the_band_and_rejects_aliases_and_images() -> None:
+    def level(samples: np.ndarray) -> float:
+        return rms_dbfs(samples[samples.size // 4 : -samples.size // 4])  # steady state only
+
+    down = StreamResampler(48000, 16000)
+    assert level(np.concatenate(stream(down, tone(7000, 48000), 480))) == pytest.approx(-15.2, abs=0.2)  # passband
+    down.reset()
+    assert level(np.concatenate(stream(down, tone(12000, 48000), 480))) < -15.2 - 80  # folds to 4 kHz: rejected
+    up = StreamResampler(24000, 48000)
+    out = np.concatenate(stream(up, tone(11000, 24000), 240))
+    spectrum = np.abs(np.fft.rfft(out[out.size // 4 : -out.size // 4].astype(np.float64))) ** 2
+    hz = np.fft.rfftfreq(out.size - 2 * (out.size // 4), 1 / 48000)
+    assert 10 * np.log10(spectrum[hz > 12500].sum() / spectrum.sum()) < -80  # the image at 13 kHz
 
 
 def test_rms_dbfs_of_silence_and_full_scale() -> None:

@@ -1,0 +1,112 @@
+"""Between the jitter buffer and the speaker: reply audio at the device's rate, a batch at a time.
+
+The audio thread writes one period per cycle; fetching and resampling reply audio per period
+costs a lock, a resampler call and a few numpy calls each 10 ms, and on a small CPU each of those
+costs most after the thread wakes up. :class:`SpeakerFeed` pops a batch (the uplink chunk's
+length, e.g. 40 ms) from the :class:`~edge_agent.pcm.PlaybackBuffer`, resamples it in one call
+and hands it out period by period. So that batching costs no responsiveness:
+
+* a flush (barge-in) drops what is staged: the next period is silent;
+* while nothing plays, a period is silence without a buffer or resampler call, and a reply that
+  becomes ready starts at the next period, not at the next batch boundary;
+* when a turn's audio ends, the resampler's tail is staged too, and ``on_drained`` runs once the
+  last staged sample has been handed out (not when it left the buffer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from edge_agent.pcm import PlaybackBuffer, Samples, StreamResampler
+
+REPLY_RATE = 24000
+"""The rate of the buffer's audio (the Live API's output rate)."""
+
+
+class SpeakerFeed:
+    """Device-rate periods of reply audio (or silence) for the audio thread.
+
+    Thread: the audio thread only; the buffer it reads is thread-safe. ``rate``: the speaker's
+    granted rate; ``period``: samples per period at that rate; ``batch``: periods fetched at once
+    while a reply plays. ``on_drained`` runs on the audio thread when the end of a finished turn
+    has been handed out.
+    """
+
+    def __init__(
+        self,
+        buffer: PlaybackBuffer,
+        *,
+        rate: int,
+        period: int,
+        batch: int,
+        on_drained: Callable[[], None],
+    ) -> None:
+        self._buffer = buffer
+        self._rate = rate
+        self._period = period
+        self._on_drained = on_drained
+        self._resampler = StreamResampler(REPLY_RATE, rate)
+        self._reply = np.zeros(REPLY_RATE * period * batch // rate, dtype=np.int16)
+        self._silence = np.zeros(period * batch, dtype=np.int16)
+        self._staged: Samples = self._silence
+        self._pos = self._staged.size  # nothing staged yet
+        self._sounding = False  # the staged audio came through the resampler (a reply or its tail)
+        self._flushes = buffer.flushes
+        self._drain_due = False  # the buffer reported a turn drained during this pop
+        self._drain_left: int | None = None  # samples to hand out before that turn's end is out
+
+    def buffer_drained(self) -> None:
+        """The buffer's ``on_drained`` while this feed pops: deferred until the turn's end is handed out.
+
+        Thread: the audio thread (called from inside :meth:`PlaybackBuffer.pop`). Idempotent.
+        """
+        self._drain_due = True
+
+    def next(self) -> Samples:
+        """The next period to write (``period`` samples, a view: write it before the next call)."""
+        if self._buffer.flushes != self._flushes:  # barge-in: drop what is staged, the filter's state too
+            self._flushes = self._buffer.flushes
+            self._resampler.reset()
+            self._sounding = False
+            self._pos = self._staged.size
+            if self._drain_left is not None:  # the turn's end was dropped: it is over
+                self._drain_left = None
+                self._on_drained()
+            if not self._buffer.playing:
+                self._buffer.pop(self._reply[:0])  # the flush figure: this period is the first silent one
+        if self._pos + self._period > self._staged.size or (not self._sounding and self._buffer.playing):
+            self._refill()
+        out = self._staged[self._pos : self._pos + self._period]
+        self._pos += self._period
+        if self._drain_left is not None:
+            self._drain_left -= self._period
+            if self._drain_left <= 0:
+                self._drain_left = None
+                self._on_drained()
+        return out
+
+    def _refill(self) -> None:
+        rest = self._staged[self._pos :] if self._sounding else self._silence[:0]
+        if self._buffer.playing:
+            played = self._buffer.samples_played
+            self._buffer.pop(self._reply, rest.size / self._rate)
+            fresh = self._resampler.process(self._reply)
+            self._sounding = True
+            if self._drain_due:  # the turn ended in this batch: its end (and the filter's delay) still to go
+                self._drain_due = False
+                ended = (self._buffer.samples_played - played) * self._rate // REPLY_RATE
+                self._drain_left = rest.size + ended + self._resampler.delay
+        elif self._sounding:  # a reply ended: stage its filter's tail, then go quiet
+            fresh = self._resampler.process(self._reply[:0], last=True)
+            self._resampler.reset()
+            self._sounding = False
+            rest = np.concatenate((rest, fresh))
+            fresh = self._silence[: self._period]
+        else:
+            fresh = self._silence
+        self._staged = np.concatenate((rest, fresh)) if rest.size else fresh
+        self._pos = 0
+        if self._staged.size < self._period:  # only at a rate that does not divide into periods
+            self._staged = np.concatenate((self._staged, self._silence[: self._period]))
