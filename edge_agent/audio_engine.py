@@ -294,9 +294,9 @@ class AudioEngine:
         )
         self._feed = feed
         to_uplink = StreamResampler(device.capture_rate, UPLINK_RATE)
-        ref_frames = Framer(device.playback_rate // 100)
+        ref_frame = device.playback_rate // 100
         written: list[Samples] = []  # periods written since the last batch (the echo reference)
-        refs: list[Samples] = []  # 10 ms reference frames not yet given to the echo handling
+        ref: Samples = np.zeros(0, dtype=np.int16)  # not yet given to the echo handling
         captured: list[Samples] = []  # capture periods not yet resampled
         silence = np.zeros(period, dtype=np.int16)
         band = _FillBand(period, 1000 // self.period_ms // BAND_EVERY)
@@ -348,11 +348,12 @@ class AudioEngine:
             block = np.concatenate(captured) if len(captured) > 1 else captured[0]
             captured.clear()
             if keep_refs and written:
-                refs.extend(ref_frames.push(np.concatenate(written)))
+                ref = np.concatenate([ref, *written])
             written.clear()
-            for chunk in self._chunker.push(to_uplink.process(block)):  # usually one; none waits with its refs
-                out = self._process(chunk, refs)
-                refs.clear()
+            for chunk in self._chunker.push(to_uplink.process(block)):  # usually one; none waits with its ref
+                whole = ref.size - ref.size % ref_frame
+                out = self._process(chunk, ref[:whole], device.playback_rate)
+                ref = ref[whole:]
                 if uplink:
                     self.chunks_sent += 1
                     self._post(self._on_chunk, out.tobytes(), read_at)
@@ -367,12 +368,12 @@ class AudioEngine:
             self.late_cycles,
         )
 
-    def _process(self, chunk: Samples, refs: list[Samples]) -> Samples:
+    def _process(self, chunk: Samples, ref: Samples, rate: int) -> Samples:
         """Gain, level and echo handling for one uplink chunk of 10 ms, 16 kHz frames.
 
-        The chunk's frames are processed back to back after the reference frames written meanwhile
-        (the reference leads its echo, as AEC3 needs): the canceller's state stays in the CPU cache
-        for the whole chunk, which halves its cost against one call per period.
+        The chunk's frames are processed together after ``ref``, the 10 ms frames written to the
+        speaker (at ``rate``) meanwhile: the reference leads its echo, as AEC3 needs, and the
+        canceller's state stays in the CPU cache for the whole chunk (half the cost of a call per period).
         """
         if self._gain != 1.0:
             chunk = np.clip(chunk * np.float32(self._gain), -32768, 32767).astype(np.int16)
@@ -391,8 +392,8 @@ class AudioEngine:
                 self.echo.erle_db,
             )
         echo = self.echo
-        for far in refs:
-            echo.reference(far)
         if echo.mode == "off":
             return chunk
-        return np.concatenate([echo.process(frame, float(p)) for frame, p in zip(frames, powers, strict=True)])
+        if ref.size:
+            echo.reference(ref, rate)
+        return echo.process(chunk, powers)

@@ -28,8 +28,9 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
-from edge_agent.apm import FAR_FRAME, NEAR_FRAME, Processor, WebRtcApm
+from edge_agent.apm import NEAR_FRAME, Processor, WebRtcApm
 from edge_agent.pcm import Samples, mean_power
 from edge_agent.settings import AudioSettings
 
@@ -55,9 +56,9 @@ class Echo:
     """The echo policy for one audio stream.
 
     Thread: the audio thread only (reads of the public figures from another thread see a recent
-    value, which is all status needs). Call :meth:`reference` with each 10 ms frame written to the
-    speaker (at its rate, silence included), then :meth:`process` with each 10 ms, 16 kHz mic
-    frame; the result is what may go upstream.
+    value, which is all status needs). Call :meth:`reference` with what was written to the
+    speaker (whole 10 ms frames at its rate, silence included), then :meth:`process` with the mic
+    frames captured meanwhile (whole 10 ms frames at 16 kHz); the result is what may go upstream.
     """
 
     def __init__(
@@ -92,46 +93,58 @@ class Echo:
         """Whether the speaker played something loud within the hangover."""
         return self._since_loud < HANGOVER_FRAMES
 
-    def reference(self, far: Samples) -> None:
-        """Note one 10 ms frame as written to the speaker (at the speaker's rate, silence included)."""
+    def reference(self, far: Samples, rate: int) -> None:
+        """Note what was written to the speaker (whole 10 ms frames at ``rate``, silence included).
+
+        Raises ValueError unless ``far`` is a whole number of 10 ms frames.
+        """
         if self.mode == "off":
             return  # nothing depends on what the speaker plays
-        if mean_power(far) > _ACTIVE_POWER:
-            self._since_loud = 0
-        elif self._since_loud < HANGOVER_FRAMES:
-            self._since_loud += 1
+        frame = rate // 100
+        if far.size % frame:
+            raise ValueError(f"the reference must be whole 10 ms frames ({frame} samples at {rate} Hz), got {far.size}")
+        frames = far.reshape(-1, frame).astype(np.float32)
+        loud = np.flatnonzero(np.einsum("ij,ij->i", frames, frames) > _ACTIVE_POWER * frame)
+        if loud.size:
+            self._since_loud = frames.shape[0] - 1 - int(loud[-1])
+        else:
+            self._since_loud = min(HANGOVER_FRAMES, self._since_loud + frames.shape[0])
         if self._processor is not None:
-            self._processor.reverse(far)
+            self._processor.reverse(far, rate)
 
-    def process(self, near: Samples, near_power: float) -> Samples:
-        """Return what may go upstream for one 10 ms mic frame (``NEAR_FRAME`` samples at 16 kHz).
+    def process(self, near: Samples, powers: npt.NDArray[np.float64]) -> Samples:
+        """Return what may go upstream for whole 10 ms mic frames (``NEAR_FRAME`` samples each, 16 kHz).
 
-        ``near_power`` is the frame's :func:`mean_power` (the caller has it for the mic level).
-        May return ``near`` itself (mode off, or silence-free half-duplex) or a new array.
+        ``powers``: each frame's mean square (the caller has them for the mic level). The frames
+        follow the reference written meanwhile. May return ``near`` itself (mode off, or half-duplex
+        while the speaker is quiet) or a new array.
         """
         if self._processor is not None:
             out = self._processor.process(near)
-            if self.speaker_active and near_power > _ACTIVE_POWER:
-                self._measure(near_power, mean_power(out))
-            if self._processor is not None:  # no fallback during this frame
+            if self.speaker_active:
+                self._measure(powers, out)
+            if self._processor is not None:  # no fallback during this chunk
                 return out
         if self.mode == "half_duplex" and self.speaker_active:
-            return np.zeros(NEAR_FRAME, dtype=np.int16)
+            return np.zeros_like(near)
         return near
 
-    def _measure(self, near_power: float, out_power: float) -> None:
-        self._echo_frames += 1
-        if self._echo_frames <= WARMUP_FRAMES or self.min_erle_db <= 0:
-            return
-        self._window[self._filled] = 10.0 * math.log10(near_power / max(out_power, FLOOR_POWER))
-        self._filled += 1
-        if self._filled < WINDOW_FRAMES:
-            return
-        self._filled = 0
-        self.erle_db = round(float(np.median(self._window)), 1)
-        self._low = self._low + 1 if self.erle_db < self.min_erle_db else 0
-        if self._low >= LOW_WINDOWS:
-            self._fall_back()
+    def _measure(self, powers: npt.NDArray[np.float64], out: Samples) -> None:
+        for k in np.flatnonzero(powers > _ACTIVE_POWER):  # frames loud enough for their echo to matter
+            self._echo_frames += 1
+            if self._echo_frames <= WARMUP_FRAMES or self.min_erle_db <= 0:
+                continue
+            out_power = mean_power(out[k * NEAR_FRAME : (k + 1) * NEAR_FRAME])
+            self._window[self._filled] = 10.0 * math.log10(powers[k] / max(out_power, FLOOR_POWER))
+            self._filled += 1
+            if self._filled < WINDOW_FRAMES:
+                continue
+            self._filled = 0
+            self.erle_db = round(float(np.median(self._window)), 1)
+            self._low = self._low + 1 if self.erle_db < self.min_erle_db else 0
+            if self._low >= LOW_WINDOWS:
+                self._fall_back()
+                return
 
     def _fall_back(self) -> None:
         self.fallback_reason = (
@@ -164,4 +177,4 @@ def open_echo(settings: AudioSettings) -> Echo:
         return echo
 
 
-__all__ = ["ACTIVE_DBFS", "FAR_FRAME", "NEAR_FRAME", "Echo", "open_echo"]
+__all__ = ["ACTIVE_DBFS", "NEAR_FRAME", "Echo", "open_echo"]

@@ -252,7 +252,7 @@ class AlsaAudio:
             return
         if self._playback_channels > 1:
             samples = np.repeat(samples, self._playback_channels)
-        data = samples.astype("<i2", copy=False).tobytes()
+        data = np.ascontiguousarray(samples, dtype="<i2")  # pyalsaaudio takes the buffer as is: no copy
         try:
             for _ in range(2):  # a second try after an underrun; then the chunk is dropped
                 if pcm.write(data) >= 0:
