@@ -125,9 +125,10 @@ class AudioSettings(_Section):
     """Audio devices, formats and timing."""
 
     chunk_ms: Literal[20, 30, 40] = 40
-    """Microphone audio is sent upstream in chunks of this many milliseconds."""
+    """Microphone audio is sent upstream in chunks of this many milliseconds (also how often the audio thread
+    resamples and cancels echo)."""
     period_ms: Annotated[int, Field(ge=5, le=50)] = 10
-    """Audio loop period in milliseconds (ALSA period size)."""
+    """Audio loop period in milliseconds (ALSA period size); a barge-in silences the speaker from the next one."""
     prebuffer_ms: Annotated[int, Field(ge=0, le=2000)] = 100
     """Playback jitter buffer: milliseconds of reply audio queued before playback starts."""
     capture_device: NonEmpty = "default"
