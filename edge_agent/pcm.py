@@ -73,7 +73,11 @@ class StreamResampler:
         self._given = 0  # output samples since the start
         self._flowing = False  # soxr has returned samples since the start
         self.delay = 0
-        """Output samples by which the stream lags its input (the leading zeros given at the start)."""
+        """Output samples by which the stream lags its input (the leading zeros it gives at the start)."""
+        if self._stream is not None:  # known before the first call: a probe stream is cheap
+            probe = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ", vr=True)
+            taken = in_rate // 10
+            self.delay = taken * out_rate // in_rate - probe.resample_chunk(np.zeros(taken, dtype=np.int16)).size
 
     def process(self, samples: Samples, *, last: bool = False) -> Samples:
         """Resample one chunk; ``last=True`` flushes the filter's tail (then :meth:`reset` before reuse)."""
@@ -85,7 +89,6 @@ class StreamResampler:
         if not self._flowing:  # starting: the filter delay (however soxr spreads it) as leading zeros
             self._flowing = out.size > 0
             if not last and out.size < due:
-                self.delay += due - out.size
                 out = np.concatenate((np.zeros(due - out.size, dtype=np.int16), out))
         self._given += out.size
         return out
@@ -94,7 +97,7 @@ class StreamResampler:
         """Forget filter state (after a flush), so stale audio never leaks into new audio."""
         if self._stream is not None:
             self._stream.clear()
-        self._taken = self._given = self.delay = 0
+        self._taken = self._given = 0
         self._flowing = False
 
 

@@ -91,7 +91,7 @@ class SpeakerFeed:
         rest = self._staged[self._pos :] if self._sounding else self._silence[:0]
         if self._buffer.playing:
             played = self._buffer.samples_played
-            self._buffer.pop(self._reply, rest.size / self._rate)
+            self._buffer.pop(self._reply, (rest.size + self._resampler.delay) / self._rate)  # then the filter's
             fresh = self._resampler.process(self._reply)
             self._sounding = True
             if self._drain_due:  # the turn ended in this batch: its end (and the filter's delay) still to go

@@ -123,6 +123,7 @@ def test_every_call_returns_its_own_worth_and_the_delay_is_the_filter_s_alone(
     delay_ms = (np.argmax(np.abs(out)) - out_rate // 2) * 1000 / out_rate
     assert 0 <= delay_ms <= 15
     assert outs[-1].size == pytest.approx(delay_ms * out_rate / 1000, abs=out_rate // 1000)  # the tail
+    assert StreamResampler(in_rate, out_rate).delay == pytest.approx(delay_ms * out_rate / 1000, abs=out_rate // 1000)
 
 
 def test_the_resampler_keeps_the_band_and_rejects_aliases_and_images() -> None:

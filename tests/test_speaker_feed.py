@@ -141,3 +141,11 @@ def test_the_wire_to_speaker_figure_counts_what_the_feed_already_holds() -> None
     rig.buffer.push(ramp(PERIOD * 4), received_at=rig.clock.now)  # due in 30 ms, when what is held runs out
     rig.run(8)
     assert latency.wire_to_speaker.summary()["max"] == pytest.approx(0.0, abs=0.5)
+
+
+def test_the_wire_to_speaker_figure_includes_the_resampler_s_filter_delay() -> None:
+    latency = Latency()
+    rig = Rig(rate=48000, latency=latency)
+    rig.buffer.push(ramp(2400), received_at=rig.clock.now)
+    rig.run(2)
+    assert latency.wire_to_speaker.summary()["max"] == pytest.approx(10.0, abs=0.5)  # 480 leading samples at 48 kHz
