@@ -269,6 +269,9 @@ class AudioEngine:
             finally:
                 self.device_ok = False
                 self.device.close()
+                if self._feed is not None:
+                    self._feed.close()  # a turn whose end was staged but never written is over too
+                    self._feed = None
 
     def _fault(self, what: str, error: Exception, delay: float) -> float:
         """Report a device fault, wait ``delay`` (or until stopped); return the next, doubled delay."""

@@ -64,6 +64,16 @@ class SpeakerFeed:
         """
         self._drain_due = True
 
+    def close(self) -> None:
+        """The device closed (a fault, or stopping): report a drained turn whose end was not handed out yet.
+
+        Thread: the audio thread. Idempotent. The staged audio is dropped; what the buffer still
+        queues stays there for the next feed.
+        """
+        if self._drain_due or self._drain_left is not None:
+            self._drain_due, self._drain_left = False, None
+            self._on_drained()
+
     def next(self) -> Samples:
         """The next period to write (``period`` samples, a view: write it before the next call)."""
         if self._buffer.flushes != self._flushes:  # barge-in: drop what is staged, the filter's state too

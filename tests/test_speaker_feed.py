@@ -149,3 +149,13 @@ def test_the_wire_to_speaker_figure_includes_the_resampler_s_filter_delay() -> N
     rig.buffer.push(ramp(2400), received_at=rig.clock.now)
     rig.run(2)
     assert latency.wire_to_speaker.summary()["max"] == pytest.approx(10.0, abs=0.5)  # 480 leading samples at 48 kHz
+
+
+def test_closing_the_feed_reports_a_turn_whose_end_was_staged_but_never_written() -> None:
+    rig = Rig()
+    rig.buffer.push(ramp(PERIOD * 2))
+    rig.buffer.finish()
+    rig.run(1)  # the whole turn is staged; the device fails before the rest is written
+    rig.feed.close()
+    rig.feed.close()
+    assert rig.drained == [1]
