@@ -35,8 +35,14 @@ __all__ = [
     "tone_samples",
 ]
 
-ARECORD_HINT = "`arecord -L` lists the capture devices; a plughw:CARD=…,DEV=… or default name lets ALSA convert"
-APLAY_HINT = "`aplay -L` lists the playback devices; a plughw:CARD=…,DEV=… or default name lets ALSA convert"
+ARECORD_HINT = (
+    "`edge-agent devices` (or `arecord -L`) lists the capture devices; a plughw:CARD=…,DEV=… or default name "
+    "lets ALSA convert"
+)
+APLAY_HINT = (
+    "`edge-agent devices` (or `aplay -L`) lists the playback devices; a plughw:CARD=…,DEV=… or default name "
+    "lets ALSA convert"
+)
 SILENCE_DBFS = -90.0
 """Below this capture level the microphone delivers digital silence."""
 ECHO_WARN_DB = -20.0
@@ -278,7 +284,7 @@ def check_echo(settings: Settings, ctx: DoctorContext) -> CheckResult:
             name,
             Status.FAIL,
             f"could not play and capture together: {e}",
-            "check audio.capture_device and audio.playback_device: `arecord -L` and `aplay -L` list the devices",
+            "check audio.capture_device and audio.playback_device: `edge-agent devices` lists the devices",
         )
     finally:
         audio.close()

@@ -180,9 +180,11 @@ class AlsaAudio:
             )
         except alsaaudio.ALSAAudioError as e:
             reason = _reason(e, device)
-            lister = "arecord -L" if what == "capture" else "aplay -L"
             if reason == "No such file or directory":
-                msg = f"{what} device {device!r} not found: {reason}; `{lister}` lists the devices"
+                msg = (
+                    f"{what} device {device!r} not found: {reason}; `edge-agent devices` lists the devices "
+                    "and what each can do"
+                )
             elif reason == "No such device":
                 msg = f"{what} device {device!r} is not connected: {reason}"
             elif "busy" in reason.lower():

@@ -70,11 +70,14 @@ def test_an_unknown_device_name_is_a_clear_error_and_alsa_lib_stays_quiet(
     devices: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     audio = AlsaAudio(settings(capture_device="nosuchmic"))
-    expected = "capture device 'nosuchmic' not found: No such file or directory; `arecord -L` lists the devices"
+    expected = (
+        "capture device 'nosuchmic' not found: No such file or directory; "
+        "`edge-agent devices` lists the devices and what each can do"
+    )
     with pytest.raises(AudioDeviceError, match=f"^{re.escape(expected)}$"):
         audio.open()
     audio = AlsaAudio(settings(playback_device="nosuchspk"))
-    with pytest.raises(AudioDeviceError, match=r"^playback device 'nosuchspk' not found: .*`aplay -L`"):
+    with pytest.raises(AudioDeviceError, match=r"^playback device 'nosuchspk' not found: .*`edge-agent devices`"):
         audio.open()
     assert "ALSA lib" not in capfd.readouterr().err  # alsa-lib's "Unknown PCM nosuchmic" line is silenced
 
