@@ -339,11 +339,13 @@ class AudioEngine:
                 device.write(out)
                 written.append(out)
             uplink = self.uplink_enabled
-            if uplink != was_uplink:  # muted or unmuted: nothing captured before it goes up after it
-                captured.clear()
+            if uplink and not was_uplink:
+                # Unmuted: nothing captured before goes up. Silenced rather than dropped, so the mic
+                # audio stays in step with the reference for the echo canceller.
+                captured[:] = [np.zeros_like(c) for c in captured]
                 to_uplink.reset()
-                self._chunker.reset()
-                was_uplink = uplink
+                self._chunker.blank()
+            was_uplink = uplink
             captured.append(samples)
             if len(captured) < self._batch:
                 self.last_cycle = done = time.monotonic()

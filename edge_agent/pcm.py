@@ -135,6 +135,10 @@ class Framer:
         """Drop a partly filled frame."""
         self._fill = 0
 
+    def blank(self) -> None:
+        """Silence a partly filled frame but keep its length (frame boundaries stay where they were)."""
+        self._buf[: self._fill] = 0
+
 
 class PlaybackBuffer:
     """Jitter buffer between the Live session (producer) and the speaker (consumer).

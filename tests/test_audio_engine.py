@@ -1,0 +1,90 @@
+"""The audio thread's cycle on a scripted device: what goes up when the uplink opens mid-chunk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import numpy as np
+
+from edge_agent.audio_engine import AudioEngine
+from edge_agent.pcm import Samples
+
+
+class ScriptedDevice:
+    """48 kHz mic and speaker that never block: read ``n`` returns ``mic(n)``; ``on_read(n)`` runs first."""
+
+    name = "scripted"
+    capture_rate = 48000
+    playback_rate = 48000
+    overruns = 0
+    underruns = 0
+
+    def __init__(self, mic: Callable[[int], Samples], on_read: Callable[[int], None]) -> None:
+        self.reads = 0
+        self.written: list[Samples] = []
+        self._mic = mic
+        self._on_read = on_read
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Samples:
+        self._on_read(self.reads)
+        self.reads += 1
+        return self._mic(self.reads - 1)
+
+    def write(self, samples: Samples) -> None:
+        self.written.append(samples.copy())
+
+    def playback_queued(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def run_cycles(reads: int, unmute_at: int, quiet_from: int | None = None) -> list[Samples]:
+    """``reads`` 10 ms periods of a loud mic (silent from read ``quiet_from``), the uplink opening before
+    read ``unmute_at``; the chunks sent."""
+    loop = asyncio.new_event_loop()
+    sent: list[Samples] = []
+    engine: AudioEngine
+
+    def on_read(n: int) -> None:
+        engine.uplink_enabled = n >= unmute_at
+        if n == reads:
+            engine._stop.set()
+
+    loud = (12000 * np.sin(2 * np.pi * 440 * np.arange(480) / 48000)).astype(np.int16)
+    silent = np.zeros_like(loud)
+    device = ScriptedDevice(lambda n: silent if quiet_from is not None and n >= quiet_from else loud, on_read)
+    engine = AudioEngine(
+        device,
+        loop=loop,
+        period_ms=10,
+        chunk_ms=40,
+        prebuffer_ms=100,
+        on_chunk=lambda chunk, read_at: sent.append(np.frombuffer(chunk, dtype=np.int16)),
+        on_drained=lambda: None,
+    )
+    engine._cycles()  # in this thread: the scripted device never blocks
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    loop.close()
+    return sent
+
+
+def test_audio_captured_before_the_uplink_opened_mid_chunk_never_goes_up() -> None:
+    # Loud while muted, silent once open, the uplink opening two periods into a chunk: nothing sent may
+    # be above soxr's ±1 dither (not a sample from before, not the resampler's memory of them).
+    sent = run_cycles(reads=24, unmute_at=6, quiet_from=6)
+    assert len(sent) == 5  # the chunk the uplink opened in and the four after it; none from before
+    assert {c.size for c in sent} == {640}
+    assert np.abs(np.concatenate(sent)).max() <= 1
+
+
+def test_once_open_the_mic_goes_up_in_chunks_that_line_up_with_the_periods() -> None:
+    sent = run_cycles(reads=40, unmute_at=0)
+    assert len(sent) == 10 and {c.size for c in sent} == {640}
+    assert min(int(np.abs(c).max()) for c in sent[1:]) > 8000
