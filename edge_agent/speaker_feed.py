@@ -101,7 +101,8 @@ class SpeakerFeed:
         rest = self._staged[self._pos :] if self._sounding else self._silence[:0]
         if self._buffer.playing:
             played = self._buffer.samples_played
-            self._buffer.pop(self._reply, (rest.size + self._resampler.delay) / self._rate)  # then the filter's
+            ahead = rest.size + self._resampler.delay  # written before this batch: what is staged, the filter's delay
+            self._buffer.pop(self._reply, ahead / self._rate)
             fresh = self._resampler.process(self._reply)
             self._sounding = True
             if self._drain_due:  # the turn ended in this batch: its end (and the filter's delay) still to go
