@@ -304,6 +304,11 @@ class AudioEngine:
         silence = np.zeros(period, dtype=np.int16)
         band = _FillBand(period, 1000 // self.period_ms // BAND_EVERY)
         keep_refs = self.echo.mode != "off"  # with echo handling off nothing reads the reference
+        if device.playback_rate % 100:  # the reference goes to WebRTC in 10 ms frames of whole samples
+            self.echo.fall_back(
+                f"the speaker {device.name!r} runs at {device.playback_rate} Hz, which has no whole number of "
+                "samples in 10 ms as WebRTC echo cancellation needs (use 16000, 24000, 44100 or 48000)"
+            )
 
         _LOGGER.info(
             "audio open: %s (capture %d Hz, playback %d Hz, %d ms periods, echo %s)",

@@ -147,15 +147,21 @@ class Echo:
                 return
 
     def _fall_back(self) -> None:
-        self.fallback_reason = (
+        self.fall_back(
             f"echo cancellation reached only {self.erle_db:.1f} dB (audio.min_erle_db = {self.min_erle_db:g}) "
             f"over {LOW_WINDOWS * WINDOW_FRAMES // 100} s of the model speaking"
         )
+
+    def fall_back(self, reason: str) -> None:
+        """Give up WebRTC for half-duplex (logged once, with ``reason``). Thread: the audio thread. Idempotent."""
+        if self.mode != "webrtc":
+            return
+        self.fallback_reason = reason
         self.mode = "half_duplex"
         self._processor = None
         _LOGGER.warning(
             "%s: switching to half-duplex, so the model cannot hear itself; barge in with the button",
-            self.fallback_reason,
+            reason,
             extra={"EDGE_AGENT_EVENT": "echo_fallback", "ERLE_DB": self.erle_db},
         )
 

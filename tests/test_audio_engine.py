@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edge_agent.audio_engine import AudioEngine
+from edge_agent.echo import Echo
 from edge_agent.pcm import Samples
 
 
@@ -44,7 +45,9 @@ class ScriptedDevice:
         pass
 
 
-def run_cycles(reads: int, unmute_at: int, quiet_from: int | None = None) -> list[Samples]:
+def run_cycles(
+    reads: int, unmute_at: int, quiet_from: int | None = None, echo: Echo | None = None, speaker_rate: int = 48000
+) -> list[Samples]:
     """``reads`` 10 ms periods of a loud mic (silent from read ``quiet_from``), the uplink opening before
     read ``unmute_at``; the chunks sent."""
     loop = asyncio.new_event_loop()
@@ -59,6 +62,7 @@ def run_cycles(reads: int, unmute_at: int, quiet_from: int | None = None) -> lis
     loud = (12000 * np.sin(2 * np.pi * 440 * np.arange(480) / 48000)).astype(np.int16)
     silent = np.zeros_like(loud)
     device = ScriptedDevice(lambda n: silent if quiet_from is not None and n >= quiet_from else loud, on_read)
+    device.playback_rate = speaker_rate
     engine = AudioEngine(
         device,
         loop=loop,
@@ -67,6 +71,7 @@ def run_cycles(reads: int, unmute_at: int, quiet_from: int | None = None) -> lis
         prebuffer_ms=100,
         on_chunk=lambda chunk, read_at: sent.append(np.frombuffer(chunk, dtype=np.int16)),
         on_drained=lambda: None,
+        echo=echo,
     )
     engine._cycles()  # in this thread: the scripted device never blocks
     loop.call_soon(loop.stop)
@@ -88,3 +93,16 @@ def test_once_open_the_mic_goes_up_in_chunks_that_line_up_with_the_periods() -> 
     sent = run_cycles(reads=40, unmute_at=0)
     assert len(sent) == 10 and {c.size for c in sent} == {640}
     assert min(int(np.abs(c).max()) for c in sent[1:]) > 8000
+
+
+def test_a_speaker_rate_with_no_whole_10_ms_frame_makes_webrtc_give_way_to_half_duplex() -> None:
+    echo = Echo("webrtc")
+    sent = run_cycles(reads=12, unmute_at=0, echo=echo, speaker_rate=22050)
+    assert echo.mode == "half_duplex" and "22050 Hz" in echo.fallback_reason
+    assert len(sent) == 3  # and the audio keeps going
+
+
+def test_at_48k_webrtc_stays() -> None:
+    echo = Echo("webrtc", min_erle_db=0)
+    run_cycles(reads=12, unmute_at=0, echo=echo)
+    assert echo.mode == "webrtc"
