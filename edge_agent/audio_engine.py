@@ -362,7 +362,7 @@ class AudioEngine:
             written.clear()
             for chunk in self._chunker.push(to_uplink.process(block)):  # usually one; none waits with its ref
                 whole = ref.size - ref.size % ref_frame
-                out = self._process(chunk, ref[:whole], device.playback_rate)
+                out = self._process(chunk, ref[:whole], device.playback_rate, uplink)
                 ref = ref[whole:]
                 if uplink:
                     self.chunks_sent += 1
@@ -378,12 +378,14 @@ class AudioEngine:
             self.late_cycles,
         )
 
-    def _process(self, chunk: Samples, ref: Samples, rate: int) -> Samples:
+    def _process(self, chunk: Samples, ref: Samples, rate: int, uplink: bool) -> Samples:
         """Gain, level and echo handling for one uplink chunk of 10 ms, 16 kHz frames.
 
         The chunk's frames are processed together after ``ref``, the 10 ms frames written to the
         speaker (at ``rate``) meanwhile: the reference leads its echo, as AEC3 needs, and the
         canceller's state stays in the CPU cache for the whole chunk (half the cost of a call per period).
+        While the chunk goes nowhere (``uplink`` off: standby, muted) and the speaker has been quiet
+        for the hangover, the canceller is not run at all: an idle daemon does not pay for it.
         """
         if self._gain != 1.0:
             chunk = np.clip(chunk * np.float32(self._gain), -32768, 32767).astype(np.int16)
@@ -402,7 +404,7 @@ class AudioEngine:
                 self.echo.erle_db,
             )
         echo = self.echo
-        if echo.mode == "off":
+        if echo.mode == "off" or (not uplink and echo.idle(ref, rate)):
             return chunk
         if ref.size:
             echo.reference(ref, rate)

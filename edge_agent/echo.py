@@ -112,6 +112,25 @@ class Echo:
         if self._processor is not None:
             self._processor.reverse(far, rate)
 
+    def idle(self, far: Samples, rate: int) -> bool:
+        """Whether there is nothing to cancel: the speaker quiet for the whole hangover, ``far`` included.
+
+        If so, ``far`` (whole 10 ms frames at ``rate``, as for :meth:`reference`) is noted for the
+        hangover only and True returned: a caller whose mic audio goes nowhere (standby, muted) may
+        then skip :meth:`reference` and :meth:`process` for this chunk. Skipping both keeps the
+        canceller's two streams in step, and its filter, still right for the room, waits unchanged.
+        Otherwise nothing is noted and False returned: call :meth:`reference` and :meth:`process`.
+        """
+        if self.speaker_active:
+            return False
+        frame = rate // 100
+        if far.size:
+            frames = far.reshape(-1, frame).astype(np.float32)
+            if (np.einsum("ij,ij->i", frames, frames) > _ACTIVE_POWER * frame).any():
+                return False
+            self._since_loud = min(HANGOVER_FRAMES, self._since_loud + frames.shape[0])
+        return True
+
     def process(self, near: Samples, powers: npt.NDArray[np.float64]) -> Samples:
         """Return what may go upstream for whole 10 ms mic frames (``NEAR_FRAME`` samples each, 16 kHz).
 

@@ -106,3 +106,25 @@ def test_at_48k_webrtc_stays() -> None:
     echo = Echo("webrtc", min_erle_db=0)
     run_cycles(reads=12, unmute_at=0, echo=echo)
     assert echo.mode == "webrtc"
+
+
+class CountingProcessor:
+    """An echo canceller that passes audio through and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def reverse(self, far: Samples, rate: int) -> None:
+        self.calls += 1
+
+    def process(self, near: Samples) -> Samples:
+        self.calls += 1
+        return near.copy()
+
+
+def test_in_standby_with_a_quiet_speaker_the_canceller_is_not_run() -> None:
+    idle, busy = CountingProcessor(), CountingProcessor()
+    run_cycles(reads=40, unmute_at=1000, echo=Echo("webrtc", processor=lambda: idle))  # never unmuted
+    run_cycles(reads=40, unmute_at=0, echo=Echo("webrtc", processor=lambda: busy))
+    assert idle.calls == 0
+    assert busy.calls == 20  # a reference and a mic call for each of the 10 chunks

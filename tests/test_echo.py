@@ -132,6 +132,33 @@ def test_off_passes_the_mic_through_untouched() -> None:
     assert np.array_equal(out, expected[: out.size])
 
 
+def test_while_idle_the_canceller_is_skipped_and_cancels_as_well_after() -> None:
+    """Standby between replies: the daemon skips AEC3 while the speaker is quiet and the mic goes nowhere."""
+    reply = speech(24000, 4)
+    far = np.concatenate([reply, np.zeros(24000 * 3, dtype=np.int16), reply])  # 4 s, a 3 s pause, 4 s
+    echo_in_mic = room(far, delay_ms=60, gain=0.5)
+    noise = np.random.default_rng(7).standard_normal(echo_in_mic.size) * 20
+    mic = np.clip(echo_in_mic + noise, -32768, 32767).astype(np.int16)
+
+    def run(skip_when_idle: bool) -> tuple[np.ndarray, int]:
+        echo, out, skipped = Echo("webrtc", min_erle_db=0), [], 0
+        for k in range(mic.size // 640):
+            ref, chunk = far[k * 960 : (k + 1) * 960], mic[k * 640 : (k + 1) * 640]
+            if skip_when_idle and 4.0 <= k * 0.04 < 7.0 and echo.idle(ref, 24000):  # the uplink is off
+                out.append(chunk)
+                skipped += 1
+                continue
+            echo.reference(ref, 24000)
+            out.append(echo.process(chunk, np.array([mean_power(f) for f in chunk.reshape(4, 160)])))
+        return np.concatenate(out), skipped
+
+    always, _ = run(False)
+    idling, skipped = run(True)
+    assert 55 <= skipped <= 63  # the pause after the 0.5 s hangover, and nothing while the speaker played
+    second = slice(16000 * 7, 16000 * 11)
+    assert db(echo_in_mic[second], idling[second]) >= max(25.0, db(echo_in_mic[second], always[second]) - 3)
+
+
 def test_one_call_per_chunk_is_the_same_as_one_call_per_frame_in_that_order() -> None:
     # livekit's docstring asks for 10 ms frames; its native side steps through longer ones in order.
     # The audio thread relies on that to save FFI round trips: a livekit that changes it fails here.
