@@ -7,8 +7,8 @@ Measured figures and why this engine: ``docs/audio-processing.md`` in the shared
 
 Audio goes in as whole 10 ms frames: 160 samples each at 16 kHz (near end, the microphone) and,
 for the far end, 10 ms at the speaker's own rate (exactly what was written to it: 480 samples
-at 48 kHz, 441 at 44.1 kHz, 240 at 24 kHz). WebRTC resamples the reference itself, and its cost does not depend
-on that rate (measured: 90–104 µs per pair of frames at 16, 24, 44.1 and 48 kHz).
+at 48 kHz, 441 at 44.1 kHz, 240 at 24 kHz). WebRTC resamples the reference itself, and its cost
+does not depend on that rate (measured: 90–104 µs per pair of frames at 16, 24, 44.1 and 48 kHz).
 """
 
 from __future__ import annotations
