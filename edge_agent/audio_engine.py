@@ -33,7 +33,7 @@ import numpy as np
 from edge_agent.echo import NEAR_FRAME, Echo
 from edge_agent.errors import HardwareError
 from edge_agent.latency import Latency
-from edge_agent.pcm import Framer, PlaybackBuffer, Samples, StreamResampler, as_samples, power_dbfs
+from edge_agent.pcm import Framer, PlaybackBuffer, Samples, StreamResampler, as_samples, frame_powers, power_dbfs
 from edge_agent.speaker_feed import REPLY_RATE, SpeakerFeed
 
 _LOGGER = logging.getLogger(__name__)
@@ -389,9 +389,7 @@ class AudioEngine:
         """
         if self._gain != 1.0:
             chunk = np.clip(chunk * np.float32(self._gain), -32768, 32767).astype(np.int16)
-        frames = chunk.reshape(-1, NEAR_FRAME)
-        as_float = frames.astype(np.float32)
-        powers = np.einsum("ij,ij->i", as_float, as_float) / NEAR_FRAME
+        powers = frame_powers(chunk, NEAR_FRAME)
         at = self._frames % LEVEL_FRAMES
         self._levels[at : at + powers.size] = powers  # LEVEL_FRAMES is a multiple of every chunk's frames
         self._frames += powers.size

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_agent.apm import NEAR_FRAME, Processor, WebRtcApm
-from edge_agent.pcm import Samples, mean_power
+from edge_agent.pcm import Samples, frame_powers, mean_power
 from edge_agent.settings import AudioSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -103,12 +103,12 @@ class Echo:
         frame = rate // 100
         if far.size % frame:
             raise ValueError(f"the reference must be whole 10 ms frames ({frame} samples at {rate} Hz), got {far.size}")
-        frames = far.reshape(-1, frame).astype(np.float32)
-        loud = np.flatnonzero(np.einsum("ij,ij->i", frames, frames) > _ACTIVE_POWER * frame)
+        powers = frame_powers(far, frame)
+        loud = np.flatnonzero(powers > _ACTIVE_POWER)
         if loud.size:
-            self._since_loud = frames.shape[0] - 1 - int(loud[-1])
+            self._since_loud = powers.size - 1 - int(loud[-1])
         else:
-            self._since_loud = min(HANGOVER_FRAMES, self._since_loud + frames.shape[0])
+            self._since_loud = min(HANGOVER_FRAMES, self._since_loud + powers.size)
         if self._processor is not None:
             self._processor.reverse(far, rate)
 
@@ -123,12 +123,10 @@ class Echo:
         """
         if self.speaker_active:
             return False
-        frame = rate // 100
-        if far.size:
-            frames = far.reshape(-1, frame).astype(np.float32)
-            if (np.einsum("ij,ij->i", frames, frames) > _ACTIVE_POWER * frame).any():
-                return False
-            self._since_loud = min(HANGOVER_FRAMES, self._since_loud + frames.shape[0])
+        powers = frame_powers(far, rate // 100)
+        if (powers > _ACTIVE_POWER).any():
+            return False
+        self._since_loud = min(HANGOVER_FRAMES, self._since_loud + powers.size)
         return True
 
     def process(self, near: Samples, powers: npt.NDArray[np.float64]) -> Samples:

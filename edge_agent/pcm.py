@@ -36,6 +36,13 @@ def mean_power(samples: Samples) -> float:
     return float(np.dot(as_float, as_float)) / samples.size
 
 
+def frame_powers(samples: Samples, frame: int) -> npt.NDArray[np.float64]:
+    """Mean square of each ``frame``-sample frame of ``samples`` (a whole number of them), in one numpy call."""
+    frames = samples.reshape(-1, frame).astype(np.float32)
+    powers: npt.NDArray[np.float64] = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frame
+    return powers
+
+
 def power_dbfs(power: float) -> float:
     """A mean-square power as dBFS RMS (full-scale square wave = 0 dB, sine = -3 dB), floored at -120."""
     return max(-120.0, 10.0 * math.log10(max(power, 1e-12) / 32768.0**2))
