@@ -59,12 +59,14 @@ class WebRtcApm:
         )
         self._frame = rtc.AudioFrame
         self._near, self._near_samples = self._buffer(NEAR_FRAME * 4, NEAR_RATE)
-        self._far, self._far_samples = self._buffer(0, 0)
+        self._far: Any = None  # made at the first reference's size and rate
+        self._far_samples = np.zeros(0, dtype=np.int16)
         self._far_rate = 0
 
     def _buffer(self, size: int, rate: int) -> tuple[Any, Samples]:
-        frame = self._frame(bytearray(size * 2), rate, 1, size) if size else None
-        return frame, np.frombuffer(frame.data, dtype=np.int16) if frame is not None else np.zeros(0, np.int16)
+        """An ``AudioFrame`` of ``size`` samples at ``rate`` and an int16 view of its data."""
+        frame = self._frame(bytearray(size * 2), rate, 1, size)
+        return frame, np.frombuffer(frame.data, dtype=np.int16)
 
     def reverse(self, far: Samples, rate: int) -> None:
         """Feed far-end audio. Raises ValueError unless it is whole 10 ms frames at ``rate``."""
