@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,14 +32,9 @@ def devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def settings(**overrides: object) -> AudioSettings:
-    base: dict[str, object] = {
-        "capture_device": "fakemic",
-        "capture_rate": 48000,
-        "playback_device": "fakespk",
-        "playback_rate": 48000,
-    }
-    return AudioSettings(**{**base, **overrides})  # type: ignore[arg-type]
+def settings(**overrides: Any) -> AudioSettings:
+    """:func:`audio_settings` on this module's file-plugin devices ``fakemic`` / ``fakespk``."""
+    return audio_settings(**{"capture_device": "fakemic", "playback_device": "fakespk", **overrides})
 
 
 def test_reads_capture_periods_and_writes_playback(devices: Path) -> None:
