@@ -246,15 +246,20 @@ def test_room_thread_errors_are_re_raised_by_stop(pulse_env: PulseRig) -> None:
 # ------------------------------------------------------------------ unplug / replug
 
 
+def exchange(speaker: alsaaudio.PCM, monitor: alsaaudio.PCM, periods: int) -> None:
+    """Prefill the 48 kHz speaker, then ``periods`` × (read 10 ms of its 16 kHz monitor, write 10 ms)."""
+    prefill(speaker)
+    for _ in range(periods):
+        assert monitor.read()[0] == 160
+        assert speaker.write(bytes(960)) == 480
+
+
 def test_unplug_makes_the_pcms_fail_and_replug_lets_them_reopen(pulse_env: PulseRig) -> None:
     speaker = open_pcm(alsaaudio.PCM_PLAYBACK, "paspk", 48000)
     monitor = open_pcm(alsaaudio.PCM_CAPTURE, "roomin", 16000)
     mic = open_pcm(alsaaudio.PCM_CAPTURE, "pamic", 48000)
     try:
-        prefill(speaker)
-        for _ in range(10):
-            assert monitor.read()[0] == 160
-            assert speaker.write(bytes(960)) == 480
+        exchange(speaker, monitor, 10)
         pulse_env.unplug("spk")
         assert not pulse_env.plugged("spk")
         with pytest.raises(alsaaudio.ALSAAudioError, match=r"Input/output error \[paspk\]"):
@@ -272,10 +277,7 @@ def test_unplug_makes_the_pcms_fail_and_replug_lets_them_reopen(pulse_env: Pulse
     speaker = open_pcm(alsaaudio.PCM_PLAYBACK, "paspk", 48000)
     monitor = open_pcm(alsaaudio.PCM_CAPTURE, "roomin", 16000)
     try:
-        prefill(speaker)
-        for _ in range(20):
-            assert monitor.read()[0] == 160
-            assert speaker.write(bytes(960)) == 480
+        exchange(speaker, monitor, 20)
     finally:
         speaker.close()
         monitor.close()
