@@ -117,6 +117,10 @@ def test_a_refused_key_retries_slowly_says_what_to_fix_and_keeps_running(
     assert any(expect in rec.getMessage() and "GEMINI_API_KEY" in rec.getMessage() for rec in caplog.records)
 
 
+def is_stream_end(message: fs.ClientMessage) -> bool:
+    return message.kind == "realtimeInput" and message.sub == "audioStreamEnd"
+
+
 def test_mute_means_nothing_leaves_the_device_even_across_a_reconnect(tmp_path: Path) -> None:
     config = base_config(
         tmp_path,
@@ -134,6 +138,10 @@ def test_mute_means_nothing_leaves_the_device_even_across_a_reconnect(tmp_path: 
 
             r.daemon.post(ev.MuteRequested(True, "test"))
             await wait_until(lambda: r.daemon.phase is Phase.MUTED, 5, "muted")
+            # The drop comes after the server has the mute's audioStreamEnd: dropped first, a signal the
+            # client had already written is lost with the socket (WebSocket has no receipt), and which
+            # of the two happens first was timing luck on a loaded machine.
+            await wait_until(lambda: any(is_stream_end(m) for m in r.server.messages), 5, "audioStreamEnd sent")
             await r.server.drop_connections()
             await wait_until(
                 lambda: len(r.server.connections) == 2 and r.daemon.connection.link is not None, 15, "reconnect"
@@ -144,7 +152,7 @@ def test_mute_means_nothing_leaves_the_device_even_across_a_reconnect(tmp_path: 
             return list(r.server.messages), len(audio_messages(r.server.messages))
 
     messages, _ = run(scenario())
-    end = next(i for i, m in enumerate(messages) if m.kind == "realtimeInput" and m.sub == "audioStreamEnd")
+    end = next(i for i, m in enumerate(messages) if is_stream_end(m))
     after = [m for m in messages[end + 1 :] if m.kind == "realtimeInput" and m.sub in ("audio", "video", "mediaChunks")]
     assert after == [], f"{len(after)} media messages left the device while muted"
     assert any(m.connection == 1 for m in messages), "the second connection never happened"
