@@ -2,11 +2,13 @@
 
 One dedicated thread, paced by the capture device, does per period (e.g. 10 ms) only what the
 devices need: read one capture period, write one period of reply audio (or silence) to the
-speaker. Once per batch (the uplink chunk's length, e.g. 4 periods) it does the sample work:
-the capture periods are resampled to 16 kHz in one call, given the input gain and measured, and
-cut into 10 ms frames for the echo handling, after the 10 ms reference frames of what was written
-to the speaker meanwhile (exactly those samples, at the speaker's rate); then they leave as one
-uplink chunk. Reply audio is fetched and resampled a batch at a time too
+speaker, both as the device's raw bytes (no numpy call per period: on a small CPU the first one
+after each wake-up costs tens of microseconds, more than the work). Once per batch (the uplink
+chunk's length, e.g. 4 periods) it does the sample work: the capture periods are converted and
+resampled to 16 kHz in one call, given the input gain and measured, and cut into 10 ms frames
+for the echo handling, after the 10 ms reference frames of what was written to the speaker
+meanwhile (exactly those samples, at the speaker's rate); then they leave as one uplink chunk.
+Reply audio is fetched and resampled a batch at a time too
 (:class:`~edge_agent.speaker_feed.SpeakerFeed`), but a flush silences the very next period.
 Finished chunks cross into the event loop only through :meth:`AudioEngine._post`
 (``loop.call_soon_threadsafe``). The loop never blocks on a device, and a failing device is
@@ -33,7 +35,16 @@ import numpy as np
 from edge_agent.echo import NEAR_FRAME, Echo
 from edge_agent.errors import HardwareError
 from edge_agent.latency import Latency
-from edge_agent.pcm import Framer, PlaybackBuffer, Samples, StreamResampler, as_samples, frame_powers, power_dbfs
+from edge_agent.pcm import (
+    Framer,
+    Frames,
+    PlaybackBuffer,
+    Samples,
+    StreamResampler,
+    as_samples,
+    frame_powers,
+    power_dbfs,
+)
 from edge_agent.speaker_feed import REPLY_RATE, SpeakerFeed
 
 _LOGGER = logging.getLogger(__name__)
@@ -73,11 +84,24 @@ class AudioDevice(Protocol):
     def open(self) -> None:
         """Open both directions; raise :class:`HardwareError` naming the device on failure."""
 
-    def read(self) -> Samples:
-        """Block for about one period; return mono int16 samples at ``capture_rate``."""
+    def read(self) -> bytes:
+        """Block for about one period; return its raw frames (empty after an overrun).
 
-    def write(self, samples: Samples) -> None:
-        """Queue mono int16 samples at ``playback_rate`` for the speaker."""
+        Raw: as the device delivers them (int16, every granted channel), converted with
+        :meth:`to_samples`, which the engine does once per batch, not per period.
+        """
+
+    def to_samples(self, raw: bytes) -> Samples:
+        """Mono int16 at ``capture_rate`` from raw capture frames (any number of periods, joined)."""
+
+    def to_frames(self, samples: Samples) -> Samples:
+        """The speaker's raw frames for mono int16 at ``playback_rate``: C-contiguous, every channel.
+
+        The same array when the speaker has one channel and ``samples`` is already contiguous.
+        """
+
+    def write(self, frames: Frames) -> None:
+        """Queue raw frames (from :meth:`to_frames`, or a slice of their bytes) for the speaker."""
 
     def playback_queued(self) -> int | None:
         """Frames queued in the speaker's buffer now, or None when the device cannot tell."""
@@ -292,18 +316,22 @@ class AudioEngine:
     def _cycles(self) -> None:
         device = self.device
         period = device.playback_rate * self.period_ms // 1000
+        keep_refs = self.echo.mode != "off"  # with echo handling off nothing reads the reference
         feed = SpeakerFeed(
-            self._buffer, rate=device.playback_rate, period=period, batch=self._batch, on_drained=self._drained
+            self._buffer,
+            rate=device.playback_rate,
+            period=period,
+            batch=self._batch,
+            on_drained=self._drained,
+            to_frames=device.to_frames,
+            keep_written=keep_refs,
         )
         self._feed = feed
         to_uplink = StreamResampler(device.capture_rate, UPLINK_RATE)
         ref_frame = device.playback_rate // 100
-        written: list[Samples] = []  # periods written since the last batch (the echo reference)
-        ref: Samples = np.zeros(0, dtype=np.int16)  # not yet given to the echo handling
-        captured: list[Samples] = []  # capture periods not yet resampled
-        silence = np.zeros(period, dtype=np.int16)
+        ref: Samples = np.zeros(0, dtype=np.int16)  # written to the speaker, not yet given to the echo handling
+        captured: list[bytes] = []  # raw capture periods not yet converted and resampled
         band = _FillBand(period, 1000 // self.period_ms // BAND_EVERY)
-        keep_refs = self.echo.mode != "off"  # with echo handling off nothing reads the reference
         if device.playback_rate % 100:  # the reference goes to WebRTC in 10 ms frames of whole samples
             self.echo.fall_back(
                 f"the speaker {device.name!r} runs at {device.playback_rate} Hz, which has no whole number of "
@@ -320,13 +348,12 @@ class AudioEngine:
         )
         if device.playback_queued() is not None:
             for _ in range(PRIME_PERIODS):
-                device.write(silence)
-                written.append(silence)
+                device.write(feed.pad())
         was_uplink = False
         previous = done = time.monotonic()
         cycle = 0
-        while not self._stop.is_set():
-            samples = device.read()
+        while not self._stop.is_set():  # per period: device calls and list appends only, no numpy
+            raw = device.read()
             read_at = time.monotonic()
             if read_at - previous > LATE_S:
                 self._late(read_at - previous, read_at - done)
@@ -338,28 +365,24 @@ class AudioEngine:
             else:
                 if step < 0:
                     self.padded_periods += 1
-                    device.write(silence)
-                    written.append(silence)
-                out = feed.next()
-                device.write(out)
-                written.append(out)
+                    device.write(feed.pad())
+                device.write(feed.next())
             uplink = self.uplink_enabled
             if uplink and not was_uplink:
                 # Unmuted: nothing captured before goes up. Silenced rather than dropped, so the mic
                 # audio stays in step with the reference for the echo canceller.
-                captured[:] = [np.zeros_like(c) for c in captured]
+                captured[:] = [bytes(len(c)) for c in captured]
                 to_uplink.reset()
                 self._chunker.blank()
             was_uplink = uplink
-            captured.append(samples)
+            captured.append(raw)
             if len(captured) < self._batch:
                 self.last_cycle = done = time.monotonic()
                 continue
-            block = np.concatenate(captured) if len(captured) > 1 else captured[0]
+            block = device.to_samples(b"".join(captured) if len(captured) > 1 else captured[0])
             captured.clear()
-            if keep_refs and written:
-                ref = np.concatenate([ref, *written])
-            written.clear()
+            if keep_refs:
+                ref = np.concatenate((ref, feed.written())) if ref.size else feed.written()
             for chunk in self._chunker.push(to_uplink.process(block)):  # usually one; none waits with its ref
                 whole = ref.size - ref.size % ref_frame
                 out = self._process(chunk, ref[:whole], device.playback_rate, uplink)

@@ -115,7 +115,7 @@ def check_capture(settings: Settings, ctx: DoctorContext) -> CheckResult:
         got = 0
         deadline = time.monotonic() + 3.0
         while got < rate and time.monotonic() < deadline:
-            chunk = audio.read()
+            chunk = audio.to_samples(audio.read())
             chunks.append(chunk)
             got += chunk.size
     except Exception as e:  # AudioDeviceError, or libasound missing (ImportError)
@@ -180,7 +180,7 @@ def check_playback(settings: Settings, ctx: DoctorContext) -> CheckResult:
         tone = tone_samples(rate)
         period = max(1, rate * settings.audio.period_ms // 1000)
         for start in range(0, tone.size, period):
-            audio.write(tone[start : start + period])
+            audio.write(audio.to_frames(tone[start : start + period]))
         audio.close()  # drains: the whole tone plays
     except Exception as e:  # AudioDeviceError, or libasound missing (ImportError)
         return CheckResult(name, Status.FAIL, str(e), _device_hint(e, "playback", device, APLAY_HINT))
@@ -274,11 +274,13 @@ def check_echo(settings: Settings, ctx: DoctorContext) -> CheckResult:
         silence = np.zeros(play_rate // 5, dtype=np.int16)
         played = np.concatenate([silence, burst, np.zeros(play_rate // 2, dtype=np.int16)])
         period = max(1, play_rate * settings.audio.period_ms // 1000)
-        audio.write(np.zeros(2 * period, dtype=np.int16))  # keep the speaker fed from the first read on
+        audio.write(
+            audio.to_frames(np.zeros(2 * period, dtype=np.int16))
+        )  # keep the speaker fed from the first read on
         chunks: list[Samples] = []
         for start in range(0, played.size, period):
-            chunks.append(audio.read())
-            audio.write(played[start : start + period])
+            chunks.append(audio.to_samples(audio.read()))
+            audio.write(audio.to_frames(played[start : start + period]))
     except Exception as e:
         return CheckResult(
             name,

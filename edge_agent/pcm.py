@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from edge_agent.latency import Latency
 
 Samples = npt.NDArray[np.int16]
+Frames = bytes | memoryview | Samples
+"""A device's raw frames: bytes, a view of them, or the int16 array that holds them."""
 
 
 def as_samples(pcm: bytes) -> Samples:

@@ -9,7 +9,7 @@ import numpy as np
 
 from edge_agent.audio_engine import AudioEngine
 from edge_agent.echo import Echo
-from edge_agent.pcm import Samples
+from edge_agent.pcm import Frames, Samples
 
 
 class ScriptedDevice:
@@ -24,32 +24,49 @@ class ScriptedDevice:
     def __init__(self, mic: Callable[[int], Samples], on_read: Callable[[int], None]) -> None:
         self.reads = 0
         self.written: list[Samples] = []
+        self.queued: int | None = None
+        """The fill level reported (None: the device cannot tell, so the engine neither primes nor pads)."""
         self._mic = mic
         self._on_read = on_read
 
     def open(self) -> None:
         pass
 
-    def read(self) -> Samples:
+    def read(self) -> bytes:
         self._on_read(self.reads)
         self.reads += 1
-        return self._mic(self.reads - 1)
+        return self._mic(self.reads - 1).tobytes()
 
-    def write(self, samples: Samples) -> None:
-        self.written.append(samples.copy())
+    def to_samples(self, raw: bytes) -> Samples:
+        return np.frombuffer(raw, dtype=np.int16)
+
+    def to_frames(self, samples: Samples) -> Samples:
+        return np.ascontiguousarray(samples)
+
+    def write(self, frames: Frames) -> None:
+        self.written.append(np.frombuffer(frames, dtype=np.int16).copy())
 
     def playback_queued(self) -> int | None:
-        return None
+        return self.queued
 
     def close(self) -> None:
         pass
 
 
 def run_cycles(
-    reads: int, unmute_at: int, quiet_from: int | None = None, echo: Echo | None = None, speaker_rate: int = 48000
+    reads: int,
+    unmute_at: int,
+    quiet_from: int | None = None,
+    echo: Echo | None = None,
+    speaker_rate: int = 48000,
+    *,
+    queued: int | None = None,
+    reply: Samples | None = None,
+    device_out: list[ScriptedDevice] | None = None,
 ) -> list[Samples]:
     """``reads`` 10 ms periods of a loud mic (silent from read ``quiet_from``), the uplink opening before
-    read ``unmute_at``; the chunks sent."""
+    read ``unmute_at``; the chunks sent. ``queued``: the speaker's reported fill level; ``reply``: 24 kHz
+    audio queued to play from the start; ``device_out`` receives the device."""
     loop = asyncio.new_event_loop()
     sent: list[Samples] = []
     engine: AudioEngine
@@ -63,6 +80,9 @@ def run_cycles(
     silent = np.zeros_like(loud)
     device = ScriptedDevice(lambda n: silent if quiet_from is not None and n >= quiet_from else loud, on_read)
     device.playback_rate = speaker_rate
+    device.queued = queued
+    if device_out is not None:
+        device_out.append(device)
     engine = AudioEngine(
         device,
         loop=loop,
@@ -73,6 +93,9 @@ def run_cycles(
         on_drained=lambda: None,
         echo=echo,
     )
+    if reply is not None:
+        engine.play(reply.tobytes())
+        engine.finish()
     engine._cycles()  # in this thread: the scripted device never blocks
     loop.call_soon(loop.stop)
     loop.run_forever()
@@ -128,3 +151,36 @@ def test_in_standby_with_a_quiet_speaker_the_canceller_is_not_run() -> None:
     run_cycles(reads=40, unmute_at=0, echo=Echo("webrtc", processor=lambda: busy))
     assert idle.calls == 0
     assert busy.calls == 20  # a reference and a mic call for each of the 10 chunks
+
+
+class RecordingProcessor(CountingProcessor):
+    """An echo canceller that passes audio through and keeps the far-end reference it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.far: list[Samples] = []
+
+    def reverse(self, far: Samples, rate: int) -> None:
+        super().reverse(far, rate)
+        self.far.append(far.copy())
+
+
+def test_the_echo_reference_is_exactly_what_was_written_primed_and_padded_silence_included() -> None:
+    # A speaker that reports a low fill level: primed at open, then padded after the first second's
+    # readings, while a reply plays; the reference must be those samples, in that order.
+    recorder = RecordingProcessor()
+    devices: list[ScriptedDevice] = []
+    reply = (9000 * np.sin(2 * np.pi * 300 * np.arange(24000) / 24000)).astype(np.int16)
+    run_cycles(
+        reads=120,
+        unmute_at=0,
+        echo=Echo("webrtc", processor=lambda: recorder),
+        queued=100,
+        reply=reply,
+        device_out=devices,
+    )
+    written = np.concatenate(devices[0].written)
+    far = np.concatenate(recorder.far)
+    assert far.size == (120 + 4 + 1) * 480  # every period of the 30 chunks, 4 primed, 1 padded
+    assert far.tobytes() == written[: far.size].tobytes()
+    assert np.abs(far).max() > 8000  # the reply is in it, not only silence

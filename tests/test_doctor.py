@@ -331,13 +331,19 @@ class Loopback:
     def open(self) -> None:
         pass
 
-    def read(self) -> np.ndarray:
+    def read(self) -> bytes:
         chunk = self.heard[self.position : self.position + 160]
         self.position += 160
-        return np.round(0.5 * np.pad(chunk, (0, 160 - chunk.size))).astype(np.int16)
+        return np.round(0.5 * np.pad(chunk, (0, 160 - chunk.size))).astype(np.int16).tobytes()
 
-    def write(self, samples: np.ndarray) -> None:
-        self.heard = np.concatenate([self.heard, samples])
+    def to_samples(self, raw: bytes) -> np.ndarray:
+        return np.frombuffer(raw, dtype=np.int16)
+
+    def to_frames(self, samples: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(samples, dtype=np.int16)
+
+    def write(self, frames: bytes | memoryview | np.ndarray) -> None:
+        self.heard = np.concatenate([self.heard, np.frombuffer(frames, dtype=np.int16)])
 
     def close(self) -> None:
         pass

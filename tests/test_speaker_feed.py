@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_agent.latency import Latency
-from edge_agent.pcm import PlaybackBuffer, StreamResampler
+from edge_agent.pcm import Frames, PlaybackBuffer, StreamResampler
 from edge_agent.speaker_feed import SpeakerFeed
 
 PERIOD = 240  # 10 ms at 24 kHz: the speaker runs at the reply's rate, so audio passes bit-exact
@@ -21,6 +21,11 @@ class Clock:
         return self.now
 
 
+def samples(frames: Frames) -> np.ndarray:
+    """A copy of the int16 samples in a period of raw frames the feed handed out."""
+    return np.frombuffer(frames, dtype=np.int16).copy()
+
+
 def ramp(n: int, start: int = 1) -> np.ndarray:
     return (np.arange(start, start + n) % 30000 + 1).astype(np.int16)
 
@@ -28,7 +33,9 @@ def ramp(n: int, start: int = 1) -> np.ndarray:
 class Rig:
     """A buffer and a feed as the engine wires them, driven one 10 ms period at a time."""
 
-    def __init__(self, rate: int = 24000, prebuffer: int = 0, latency: Latency | None = None) -> None:
+    def __init__(
+        self, rate: int = 24000, prebuffer: int = 0, latency: Latency | None = None, channels: int = 1
+    ) -> None:
         self.clock = Clock()
         self.periods: list[np.ndarray] = []
         self.drained: list[int] = []
@@ -40,13 +47,14 @@ class Rig:
             period=rate // 100,
             batch=BATCH,
             on_drained=lambda: self.drained.append(len(self.periods)),
+            to_frames=lambda samples: np.repeat(samples, channels),
         )
         self.buffer.on_drained = self.feed.buffer_drained  # as the engine routes it from the audio thread
 
     def run(self, n: int) -> np.ndarray:
         """``n`` periods out of the feed, 10 ms apart, concatenated."""
         for _ in range(n):
-            self.periods.append(self.feed.next().copy())
+            self.periods.append(samples(self.feed.next()))
             self.clock.now += 0.01
         return np.concatenate(self.periods[-n:])
 
@@ -55,7 +63,7 @@ def test_silence_while_idle_and_a_reply_starts_at_the_next_period_not_the_next_b
     rig = Rig()
     assert not rig.run(5).any()
     rig.buffer.push(ramp(2400))  # ready between batch boundaries
-    first = rig.feed.next()
+    first = samples(rig.feed.next())
     assert first.tobytes() == ramp(PERIOD).tobytes()
 
 
@@ -103,7 +111,7 @@ def test_a_flush_silences_the_very_next_period_and_records_the_flush_figure() ->
     rig.buffer.push(ramp(24000))
     rig.run(1)  # a batch of four periods is staged
     rig.buffer.flush(received_at=rig.clock.now - 0.002)
-    assert not rig.feed.next().any()
+    assert not samples(rig.feed.next()).any()
     assert latency.flush.summary()["n"] == 1
     assert latency.flush.summary()["max"] == pytest.approx(2.0)
     assert not rig.run(8).any()
@@ -159,3 +167,51 @@ def test_closing_the_feed_reports_a_turn_whose_end_was_staged_but_never_written(
     rig.feed.close()
     rig.feed.close()
     assert rig.drained == [1]
+
+
+def test_periods_are_the_device_s_raw_frames_every_channel_and_read_only() -> None:
+    rig = Rig(channels=2)
+    rig.buffer.push(ramp(PERIOD * 6))
+    rig.buffer.finish()
+    out = rig.run(6)
+    assert out.tobytes() == np.repeat(ramp(PERIOD * 6), 2).tobytes()  # interleaved, PERIOD frames per period
+    frames = rig.feed.next()
+    assert isinstance(frames, memoryview) and frames.readonly and len(frames) == 4 * PERIOD
+
+
+def test_written_is_exactly_what_was_handed_out_pads_included_in_order() -> None:
+    rig = Rig()
+    reply = ramp(PERIOD * 9 + 17)
+    rig.buffer.push(reply)
+    rig.buffer.finish()
+    handed: list[np.ndarray] = []
+    for k in range(16):  # across refills, the end of the reply, and into silence
+        if k in (2, 7):
+            handed.append(samples(rig.feed.pad()))
+            assert not handed[-1].any() and handed[-1].size == PERIOD
+        handed.append(samples(rig.feed.next()))
+        if k in (4, 5, 11):  # taken mid-batch and at several points
+            assert rig.feed.written().tobytes() == np.concatenate(handed).tobytes()
+            handed.clear()
+    assert rig.feed.written().tobytes() == np.concatenate(handed).tobytes()
+    assert rig.feed.written().size == 0  # taken: nothing new
+
+
+def test_written_after_a_flush_keeps_what_was_handed_out_before_it() -> None:
+    rig = Rig()
+    rig.buffer.push(ramp(PERIOD * 8))
+    first = np.concatenate([samples(rig.feed.next()) for _ in range(2)])
+    rig.buffer.flush()
+    after = samples(rig.feed.next())
+    assert not after.any()
+    assert rig.feed.written().tobytes() == np.concatenate([first, after]).tobytes()
+
+
+def test_without_keep_written_nothing_is_kept() -> None:
+    buffer = PlaybackBuffer(0)
+    feed = SpeakerFeed(buffer, rate=24000, period=PERIOD, batch=BATCH, on_drained=lambda: None, keep_written=False)
+    buffer.push(ramp(PERIOD * 6))
+    feed.pad()
+    for _ in range(6):
+        feed.next()
+    assert feed.written().size == 0

@@ -26,7 +26,7 @@ import alsaaudio
 import numpy as np
 
 from edge_agent.errors import AudioDeviceError
-from edge_agent.pcm import Samples
+from edge_agent.pcm import Frames, Samples
 from edge_agent.settings import AudioSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -212,11 +212,11 @@ class AlsaAudio:
         if self._xruns[what] >= _XRUN_LIMIT:
             raise AudioDeviceError(f"{what} device {device!r} failed: {self._xruns[what]} xruns in a row")
 
-    def read(self) -> Samples:
-        """Block for one capture period; return it as mono int16 at ``capture_rate``.
+    def read(self) -> bytes:
+        """Block for one capture period; return its raw frames (every granted channel).
 
-        Several channels are mixed down, or only ``capture_channel`` is kept. After an overrun
-        the result is empty (the stream is already restarted). Raises AudioDeviceError.
+        After an overrun the result is empty (the stream is already restarted). Raises AudioDeviceError.
+        Per period this is only the device call: conversion waits for :meth:`to_samples`.
         """
         pcm = self._capture
         if pcm is None:
@@ -229,10 +229,16 @@ class AlsaAudio:
             self.overruns += 1
             self._xrun("capture", pcm)
             _LOGGER.warning("microphone overrun on %r (%d so far)", self.settings.capture_device, self.overruns)
-            return np.zeros(0, dtype=np.int16)
+            return b""
         self._xruns["capture"] = 0
+        raw: bytes = data
+        size = 2 * n * self._capture_channels
+        return raw if len(raw) == size else raw[:size]
+
+    def to_samples(self, raw: bytes) -> Samples:
+        """Mono int16 at ``capture_rate`` from raw capture frames: channels mixed, or ``capture_channel`` kept."""
         channels = self._capture_channels
-        samples: Samples = np.frombuffer(data, dtype="<i2", count=n * channels)
+        samples: Samples = np.frombuffer(raw, dtype="<i2", count=len(raw) // (2 * channels) * channels)
         if channels > 1:
             frames = samples.reshape(-1, channels)
             if self.settings.capture_channel is not None:
@@ -241,28 +247,31 @@ class AlsaAudio:
             return mixed
         return samples
 
-    def write(self, samples: Samples) -> None:
-        """Queue mono int16 at ``playback_rate`` (copied to every granted channel).
+    def to_frames(self, samples: Samples) -> Samples:
+        """Raw playback frames for mono int16: each sample copied to every granted channel."""
+        if self._playback_channels > 1:
+            samples = np.repeat(samples, self._playback_channels)
+        return np.ascontiguousarray(samples, dtype="<i2")
 
-        Blocks only while the ring buffer is full. After an underrun the chunk is sent again
-        (pyalsaaudio did not write it). Raises AudioDeviceError.
+    def write(self, frames: Frames) -> None:
+        """Queue raw frames (from :meth:`to_frames`, or a slice of their bytes).
+
+        Blocks only while the ring buffer is full. After an underrun the frames are sent again
+        (pyalsaaudio did not write them). Raises AudioDeviceError.
         """
         pcm = self._playback
         if pcm is None:
             raise AudioDeviceError(f"playback device {self.settings.playback_device!r} is not open")
-        if samples.size == 0:
+        if len(frames) == 0:
             return
-        if self._playback_channels > 1:
-            samples = np.repeat(samples, self._playback_channels)
-        data = np.ascontiguousarray(samples, dtype="<i2")  # pyalsaaudio takes the buffer as is: no copy
         try:
-            for _ in range(2):  # a second try after an underrun; then the chunk is dropped
-                if pcm.write(data) >= 0:
+            for _ in range(2):  # a second try after an underrun; then the frames are dropped
+                if pcm.write(frames) >= 0:
                     self._xruns["playback"] = 0
                     if self._clocked is None:
                         self._check_clock()
                     return
-                self.underruns += 1  # -EPIPE: the stream is re-prepared, the chunk was not written
+                self.underruns += 1  # -EPIPE: the stream is re-prepared, the frames were not written
                 self._xrun("playback", pcm)
         except alsaaudio.ALSAAudioError as e:
             raise self._failed("playback", "writing", e) from e

@@ -18,7 +18,7 @@ import numpy as np
 import soxr
 
 from edge_agent.errors import ConfigError
-from edge_agent.pcm import Samples
+from edge_agent.pcm import Frames, Samples, as_samples
 
 MIC_RATE = 16000
 SPEAKER_RATE = 24000
@@ -75,9 +75,9 @@ class SimulatedAudio:
         """Always 0: the WAV microphone cannot overrun."""
         self.underruns = 0
         """Always 0: the WAV speaker cannot underrun."""
-        self._mic = mic if mic is not None else np.zeros(0, dtype=np.int16)
+        self._mic = b"" if mic is None else np.ascontiguousarray(mic, dtype="<i2").tobytes()
         self._period = MIC_RATE * period_ms // 1000
-        self._silence = np.zeros(self._period, dtype=np.int16)
+        self._silence = bytes(2 * self._period)
         self._deadline: float | None = None
         self._lock = threading.Lock()
         self._wav: wave.Wave_write | None = None
@@ -95,8 +95,8 @@ class SimulatedAudio:
         """Start the clock (nothing else to open)."""
         self._deadline = None
 
-    def read(self) -> Samples:
-        """Return the next period of the microphone WAV (or silence), on schedule."""
+    def read(self) -> bytes:
+        """Return the next period of the microphone WAV (or silence) as raw mono frames, on schedule."""
         now = time.monotonic()
         if self._deadline is None or now - self._deadline > 0.25:  # first call, or we stalled: resync
             self._deadline = now
@@ -105,19 +105,24 @@ class SimulatedAudio:
             time.sleep(delay)
         start = self.mic_frames
         self.mic_frames += self._period
-        if start >= self._mic.size:
-            return self._silence
-        chunk = self._mic[start : start + self._period]
-        if chunk.size < self._period:
-            chunk = np.concatenate([chunk, self._silence[: self._period - chunk.size]])
-        return chunk
+        chunk = self._mic[2 * start : 2 * (start + self._period)]
+        return chunk + self._silence[: 2 * self._period - len(chunk)]
 
-    def write(self, samples: Samples) -> None:
-        """Append what the speaker plays to the WAV."""
+    def to_samples(self, raw: bytes) -> Samples:
+        """Mono int16 from raw frames (the WAV microphone is mono)."""
+        return as_samples(raw)
+
+    def to_frames(self, samples: Samples) -> Samples:
+        """Raw frames for mono int16 (the WAV speaker is mono): the samples, contiguous."""
+        return np.ascontiguousarray(samples, dtype="<i2")
+
+    def write(self, frames: Frames) -> None:
+        """Append raw mono frames the speaker plays to the WAV."""
+        data = (frames.data if isinstance(frames, np.ndarray) else memoryview(frames)).cast("B")
         with self._lock:
             if self._wav is not None:
-                self._wav.writeframesraw(samples.astype("<i2", copy=False).tobytes())
-            self.speaker_frames += samples.size
+                self._wav.writeframesraw(data)
+            self.speaker_frames += len(data) // 2
 
     def playback_queued(self) -> None:
         """None: the WAV speaker has no buffer to keep in a band (it consumes exactly what is read)."""

@@ -35,7 +35,7 @@ def main() -> None:
         chunks, got = [], 0
         deadline = time.monotonic() + args.seconds * 2 + 2
         while got < want and time.monotonic() < deadline:
-            chunk = device.read()
+            chunk = device.to_samples(device.read())
             chunks.append(chunk)
             got += chunk.size
     except Exception as e:  # AudioDeviceError, or libasound missing

@@ -34,7 +34,7 @@ def main() -> None:
         tone = tone_samples(rate, args.seconds, 440.0, LEVEL_DBFS)
         period = max(1, rate * s.audio.period_ms // 1000)
         for start in range(0, tone.size, period):
-            device.write(tone[start : start + period])
+            device.write(device.to_frames(tone[start : start + period]))
     except Exception as e:  # AudioDeviceError, or libasound missing
         benchlib.finish(benchlib.FAIL, f"{name}: {e}")
     finally:

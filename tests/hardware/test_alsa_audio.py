@@ -42,12 +42,12 @@ def test_reads_capture_periods_and_writes_playback(devices: Path) -> None:
     audio.open()
     try:
         assert (audio.capture_rate, audio.playback_rate) == (48000, 48000)
-        frames = [audio.read() for _ in range(10)]
+        frames = [audio.to_samples(audio.read()) for _ in range(10)]
         assert [f.size for f in frames] == [480] * 10  # 10 ms periods
         expected = (np.arange(4800) % 2000 - 1000).astype(np.int16)
         assert np.array_equal(np.concatenate(frames), expected)
         out = np.arange(960, dtype=np.int16)
-        audio.write(out)
+        audio.write(audio.to_frames(out))
     finally:
         audio.close()
         audio.close()  # idempotent
@@ -57,7 +57,7 @@ def test_reads_capture_periods_and_writes_playback(devices: Path) -> None:
 def test_stereo_playback_duplicates_the_mono_reply(devices: Path) -> None:
     audio = AlsaAudio(settings(playback_channels=2))
     audio.open()
-    audio.write(np.array([1, 2, 3], dtype=np.int16))
+    audio.write(audio.to_frames(np.array([1, 2, 3], dtype=np.int16)))
     audio.close()
     assert np.frombuffer((devices / "spk.raw").read_bytes(), dtype="<i2").tolist() == [1, 1, 2, 2, 3, 3]
 
@@ -90,7 +90,7 @@ def test_capture_channel_picks_one_channel_of_a_stereo_mic_or_all_are_mixed(alsa
         audio = AlsaAudio(audio_settings(capture_channels=2, capture_channel=channel))
         audio.open()
         try:
-            got = np.concatenate([audio.read() for _ in range(10)])
+            got = np.concatenate([audio.to_samples(audio.read()) for _ in range(10)])
         finally:
             audio.close()
         assert got.dtype == np.int16 and got.flags.c_contiguous
@@ -110,7 +110,7 @@ def test_capture_channel_beyond_what_the_mic_granted_fails_open_clearly(
     audio = AlsaAudio(audio_settings(capture_channels=2, capture_channel=0))
     audio.open()  # channel 0 exists
     try:
-        assert np.array_equal(audio.read(), tone(48000, 480, 440))
+        assert np.array_equal(audio.to_samples(audio.read()), tone(48000, 480, 440))
     finally:
         audio.close()
     assert "capture device 'vmic' granted 48000 Hz / 1 ch instead of 48000 Hz / 2 ch; converting" in caplog.text
@@ -123,7 +123,7 @@ def test_a_period_stays_period_ms_long_at_a_granted_rate(alsa: Devices) -> None:
     audio.open()
     try:
         assert audio.capture_rate == 44100
-        assert [audio.read().size for _ in range(3)] == [441] * 3
+        assert [audio.to_samples(audio.read()).size for _ in range(3)] == [441] * 3
     finally:
         audio.close()
 
@@ -137,7 +137,7 @@ def test_playback_queued_follows_a_clocked_speaker(alsa: Devices) -> None:
     try:
         assert audio.playback_queued() is None  # not started: nothing to keep in a band yet
         for _ in range(3):
-            audio.write(np.zeros(2400, dtype=np.int16))
+            audio.write(audio.to_frames(np.zeros(2400, dtype=np.int16)))
         queued = audio.playback_queued()
         assert queued is not None and 0 < queued <= 3 * 2400
         assert poll(lambda: (audio.playback_queued() or 0) < queued), "the speaker plays in real time"
@@ -151,7 +151,7 @@ def test_playback_queued_is_none_for_a_speaker_without_a_clock(devices: Path) ->
     audio = AlsaAudio(settings())  # the file plugin over null takes everything at once
     audio.open()
     try:
-        audio.write(np.zeros(480, dtype=np.int16))
+        audio.write(audio.to_frames(np.zeros(480, dtype=np.int16)))
         assert audio.playback_queued() is None
     finally:
         audio.close()

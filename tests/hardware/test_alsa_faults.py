@@ -65,13 +65,13 @@ def test_unplugged_mid_stream_read_and_write_raise_and_close_never_does(alsa: De
     out = alsa.speaker("vspk", 48000, paced=True, unpluggable=True)
     audio = AlsaAudio(audio_settings())
     audio.open()
-    assert audio.read().size == 480
-    audio.write(np.ones(480, dtype=np.int16))
+    assert audio.to_samples(audio.read()).size == 480
+    audio.write(audio.to_frames(np.ones(480, dtype=np.int16)))
     alsa.unplug()
     with pytest.raises(AudioDeviceError, match=r"capture device 'vmic' failed while reading: No such device"):
-        audio.read()
+        audio.to_samples(audio.read())
     with pytest.raises(AudioDeviceError, match=r"playback device 'vspk' failed while writing: No such device"):
-        audio.write(np.ones(480, dtype=np.int16))
+        audio.write(audio.to_frames(np.ones(480, dtype=np.int16)))
     assert audio.playback_queued() is None  # DISCONNECTED
     audio.close()
     audio.close()
@@ -80,7 +80,7 @@ def test_unplugged_mid_stream_read_and_write_raise_and_close_never_does(alsa: De
     alsa.replug()
     audio.open()
     try:
-        assert audio.read().size == 480
+        assert audio.to_samples(audio.read()).size == 480
     finally:
         audio.close()
     assert np.fromfile(out, dtype="<i2").tolist() == [1] * 480
@@ -93,13 +93,13 @@ def test_an_overrun_is_counted_and_recovered_not_raised(alsa: Devices, caplog: p
     audio = AlsaAudio(audio_settings())
     audio.open()
     try:
-        assert audio.read().size == 480
+        assert audio.to_samples(audio.read()).size == 480
         time.sleep(0.1)  # longer than the 40 ms buffer: the mic overruns
         with caplog.at_level(logging.WARNING):
-            assert audio.read().size == 0
+            assert audio.to_samples(audio.read()).size == 0
         assert audio.overruns >= 1
         assert "microphone overrun on 'vmic'" in caplog.text
-        sizes = [audio.read().size for _ in range(5)]
+        sizes = [audio.to_samples(audio.read()).size for _ in range(5)]
         assert 480 in sizes and set(sizes) <= {0, 480}
     finally:
         audio.close()
@@ -112,9 +112,9 @@ def test_an_underrun_is_counted_and_the_chunk_still_played(alsa: Devices) -> Non
     audio.open()
     first, second = np.full(480, 1, dtype=np.int16), np.full(480, 2, dtype=np.int16)
     try:
-        audio.write(first)
+        audio.write(audio.to_frames(first))
         time.sleep(0.1)  # everything written has played: the speaker underruns
-        audio.write(second)
+        audio.write(audio.to_frames(second))
         assert audio.underruns >= 1
     finally:
         audio.close()
@@ -136,4 +136,4 @@ def test_when_the_speaker_cannot_open_the_mic_is_closed_again(alsa: Devices) -> 
     with pytest.raises(AudioDeviceError, match=r"^playback device 'nosuchspk' not found: No such file or directory; "):
         audio.open()
     with pytest.raises(AudioDeviceError, match="capture device 'vmic' is not open"):
-        audio.read()
+        audio.to_samples(audio.read())
