@@ -49,6 +49,10 @@ def test_audio_bench_runs_the_daemon_with_and_without_aec_beside_both_baselines(
     assert figures["baseline_a_client_cpu_ms_per_s"] > 0 and figures["baseline_b_alsa_loop_cpu_ms_per_s"] > 0
     both = figures["baseline_a_client_cpu_ms_per_s"] + figures["baseline_b_alsa_loop_cpu_ms_per_s"]
     assert figures["baseline_a_plus_b_cpu_ms_per_s"] == pytest.approx(both, abs=0.11)
+    room = figures["baseline_a_client_in_room_cpu_ms_per_s"] + figures["baseline_b_alsa_loop_in_room_cpu_ms_per_s"]
+    assert figures["baseline_b_alsa_loop_in_room_cpu_ms_per_s"] > 0
+    assert figures["baseline_a_plus_b_in_room_cpu_ms_per_s"] == pytest.approx(room, abs=0.11)
+    assert figures["aec_on_over_a_plus_b_in_room"] > 0
     assert "aec_on_over_a_plus_b" in render("audio", figures, as_json=False)
 
 
