@@ -28,16 +28,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from edge_agent.audio_device import AudioDevice
 from edge_agent.echo import NEAR_FRAME, Echo
 from edge_agent.errors import HardwareError
 from edge_agent.latency import Latency
 from edge_agent.pcm import (
     Framer,
-    Frames,
     PlaybackBuffer,
     Samples,
     StreamResampler,
@@ -61,53 +61,6 @@ LATE_S = 0.05
 """A gap between capture reads longer than this is reported: the speaker's headroom is about 30 ms."""
 LEVEL_FRAMES = 120
 """10 ms frames (1.2 s, a whole number of 20, 30 or 40 ms chunks) over which the mic level is reported."""
-
-
-class AudioDevice(Protocol):
-    """A microphone + speaker pair driven one period at a time by the audio thread.
-
-    Implementations: :class:`edge_agent.hardware.alsa_audio.AlsaAudio` (pyalsaaudio) and
-    :class:`edge_agent.hardware.simulated.SimulatedAudio` (WAV files, real-time pacing).
-    All methods are called from the audio thread only.
-    """
-
-    name: str
-    capture_rate: int
-    """Granted capture rate; valid after :meth:`open`."""
-    playback_rate: int
-    """Granted playback rate; valid after :meth:`open`."""
-    overruns: int
-    """Capture overruns recovered so far."""
-    underruns: int
-    """Playback underruns (xruns) recovered so far."""
-
-    def open(self) -> None:
-        """Open both directions; raise :class:`HardwareError` naming the device on failure."""
-
-    def read(self) -> bytes:
-        """Block for about one period; return its raw frames (empty after an overrun).
-
-        Raw: as the device delivers them (int16, every granted channel), converted with
-        :meth:`to_samples`, which the engine does once per batch, not per period.
-        """
-
-    def to_samples(self, raw: bytes) -> Samples:
-        """Mono int16 at ``capture_rate`` from raw capture frames (any number of periods, joined)."""
-
-    def to_frames(self, samples: Samples) -> Samples:
-        """The speaker's raw frames for mono int16 at ``playback_rate``: C-contiguous, every channel.
-
-        The same array when the speaker has one channel and ``samples`` is already contiguous.
-        """
-
-    def write(self, frames: Frames) -> None:
-        """Queue raw frames (from :meth:`to_frames`, or a slice of their bytes) for the speaker."""
-
-    def playback_queued(self) -> int | None:
-        """Frames queued in the speaker's buffer now, or None when the device cannot tell."""
-
-    def close(self) -> None:
-        """Release the device. Idempotent."""
 
 
 class _FillBand:

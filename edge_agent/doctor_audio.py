@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge_agent.audio_engine import AudioDevice
+from edge_agent.audio_device import AudioDevice
 from edge_agent.doctor_types import CheckResult, DoctorContext, Status
 from edge_agent.errors import ConfigError
 from edge_agent.pcm import Samples, rms_dbfs

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_agent.audio_engine import AudioDevice
+from edge_agent.audio_device import AudioDevice
 from edge_agent.hardware.camera import Camera, open_camera
 from edge_agent.settings import AudioSettings
 

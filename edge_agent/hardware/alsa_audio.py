@@ -84,7 +84,7 @@ def _close_quietly(pcm: Any) -> None:
 class AlsaAudio:
     """A capture PCM and a playback PCM driven in lockstep by the audio thread.
 
-    Implements :class:`edge_agent.audio_engine.AudioDevice`. Thread: every method runs on the
+    Implements :class:`edge_agent.audio_device.AudioDevice`. Thread: every method runs on the
     audio thread (``close`` may also run after it has stopped). ``read`` blocks for one capture
     period (the thread's clock); ``write`` blocks only when the speaker's ring buffer is full.
     ``capture_rate`` / ``playback_rate`` are the rates ALSA granted, valid after :meth:`open`.

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from edge_agent.audio_engine import AudioDevice
+from edge_agent.audio_device import AudioDevice
 from edge_agent.hardware.gpio import ButtonEvent, ButtonInput, Outputs, SwitchInput
 from edge_agent.hardware.lights import StatusLights, open_lights
 from edge_agent.hardware.outputs_safety import Schedule

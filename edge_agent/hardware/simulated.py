@@ -59,7 +59,7 @@ def write_wav(path: Path, samples: Samples, rate: int) -> Path:
 class SimulatedAudio:
     """Microphone from a WAV (then silence), speaker into a 24 kHz 16-bit WAV.
 
-    Implements :class:`edge_agent.audio_engine.AudioDevice`. Thread: the audio thread,
+    Implements :class:`edge_agent.audio_device.AudioDevice`. Thread: the audio thread,
     except the constructor. ``close`` finalises the WAV header, so the file is valid
     after any clean exit.
     """

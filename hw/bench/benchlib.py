@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any, NoReturn
 
-from edge_agent.audio_engine import AudioDevice
+from edge_agent.audio_device import AudioDevice
 from edge_agent.errors import EdgeAgentError
 from edge_agent.settings import Settings, config_path, load_settings
 

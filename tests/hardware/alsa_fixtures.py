@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 import soxr
 
-from edge_agent.audio_engine import AudioDevice, AudioEngine
+from edge_agent.audio_device import AudioDevice
+from edge_agent.audio_engine import AudioEngine
 from edge_agent.settings import AudioSettings
 from tests.conftest import build_alsa_plugin
 
