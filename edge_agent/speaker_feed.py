@@ -38,8 +38,8 @@ class SpeakerFeed:
     granted rate; ``period``: samples per period at that rate; ``batch``: periods fetched at once
     while a reply plays. ``on_drained`` runs on the audio thread when the end of a finished turn
     has been handed out. ``to_frames``: the device's conversion of mono samples to its raw frames
-    (default: mono int16 as is). ``keep_written``: whether :meth:`written` is wanted (the echo
-    handling's reference); without it nothing is kept.
+    (:meth:`~edge_agent.audio_device.AudioDevice.to_frames`). ``keep_written``: whether
+    :meth:`written` is wanted (the echo handling's reference); without it nothing is kept.
     """
 
     def __init__(
@@ -50,7 +50,7 @@ class SpeakerFeed:
         period: int,
         batch: int,
         on_drained: Callable[[], None],
-        to_frames: Callable[[Samples], Samples] | None = None,
+        to_frames: Callable[[Samples], Samples],
         keep_written: bool = True,
     ) -> None:
         self._buffer = buffer
@@ -58,9 +58,9 @@ class SpeakerFeed:
         self._period = period
         self._on_drained = on_drained
         self._resampler = StreamResampler(REPLY_RATE, rate)
-        self._reply = np.zeros(REPLY_RATE * period * batch // rate, dtype=np.int16)
+        self._reply_size = REPLY_RATE * period * batch // rate  # reply samples popped per batch
         self._silence = np.zeros(period * batch, dtype=np.int16)
-        self._to_frames = to_frames if to_frames is not None else _contiguous
+        self._to_frames = to_frames
         self._staged: Samples = self._silence
         self._frames = self._to_frames(self._silence).data.cast("B").toreadonly()
         """The staged samples as the device's raw frames, in bytes."""
@@ -104,7 +104,7 @@ class SpeakerFeed:
                 self._drain_left = None
                 self._on_drained()
             if not self._buffer.playing:
-                self._buffer.pop(self._reply[:0])  # the flush figure: this period is the first silent one
+                self._buffer.pop(self._silence[:0])  # the flush figure: this period is the first silent one
         if self._pos + self._period > self._staged.size or (not self._sounding and self._buffer.playing):
             self._refill()
         start = self._pos
@@ -149,17 +149,16 @@ class SpeakerFeed:
         if self._buffer.playing:
             played = self._buffer.samples_played
             ahead = rest.size + self._resampler.delay  # written before this batch: what is staged, the filter's delay
-            self._buffer.pop(self._reply, ahead / self._rate)
-            fresh = self._resampler.process(self._reply)
-            if fresh is self._reply:  # a 24 kHz speaker: no resampling; the next pop must not overwrite it
-                fresh = fresh.copy()
+            reply = np.empty(self._reply_size, dtype=np.int16)  # a new one each time: it may be staged as is
+            self._buffer.pop(reply, ahead / self._rate)
+            fresh = self._resampler.process(reply)
             self._sounding = True
             if self._drain_due:  # the turn ended in this batch: its end (and the filter's delay) still to go
                 self._drain_due = False
                 ended = (self._buffer.samples_played - played) * self._rate // REPLY_RATE
                 self._drain_left = rest.size + ended + self._resampler.delay
         elif self._sounding:  # a reply ended: stage its filter's tail, then go quiet
-            fresh = self._resampler.process(self._reply[:0], last=True)
+            fresh = self._resampler.process(self._silence[:0], last=True)
             self._resampler.reset()
             self._sounding = False
             rest = np.concatenate((rest, fresh))
@@ -171,8 +170,3 @@ class SpeakerFeed:
             self._staged = np.concatenate((self._staged, self._silence[: self._period]))
         self._pos = self._taken = 0
         self._frames = self._to_frames(self._staged).data.cast("B").toreadonly()
-
-
-def _contiguous(samples: Samples) -> Samples:
-    """Mono int16 as raw frames: the samples themselves, made contiguous if they are not."""
-    return np.ascontiguousarray(samples, dtype="<i2")

@@ -209,7 +209,15 @@ def test_written_after_a_flush_keeps_what_was_handed_out_before_it() -> None:
 
 def test_without_keep_written_nothing_is_kept() -> None:
     buffer = PlaybackBuffer(0)
-    feed = SpeakerFeed(buffer, rate=24000, period=PERIOD, batch=BATCH, on_drained=lambda: None, keep_written=False)
+    feed = SpeakerFeed(
+        buffer,
+        rate=24000,
+        period=PERIOD,
+        batch=BATCH,
+        on_drained=lambda: None,
+        to_frames=np.ascontiguousarray,
+        keep_written=False,
+    )
     buffer.push(ramp(PERIOD * 6))
     feed.pad()
     for _ in range(6):
