@@ -108,7 +108,7 @@ class Echo:
         if loud.size:
             self._since_loud = powers.size - 1 - int(loud[-1])
         else:
-            self._since_loud = min(HANGOVER_FRAMES, self._since_loud + powers.size)
+            self._quiet(powers.size)
         if self._processor is not None:
             self._processor.reverse(far, rate)
 
@@ -126,8 +126,12 @@ class Echo:
         powers = frame_powers(far, rate // 100)
         if (powers > _ACTIVE_POWER).any():
             return False
-        self._since_loud = min(HANGOVER_FRAMES, self._since_loud + powers.size)
+        self._quiet(powers.size)
         return True
+
+    def _quiet(self, frames: int) -> None:
+        """The speaker stayed quiet for ``frames`` more 10 ms frames (counted up to the hangover)."""
+        self._since_loud = min(HANGOVER_FRAMES, self._since_loud + frames)
 
     def process(self, near: Samples, powers: npt.NDArray[np.float64]) -> Samples:
         """Return what may go upstream for whole 10 ms mic frames (``NEAR_FRAME`` samples each, 16 kHz).
