@@ -274,9 +274,8 @@ def check_echo(settings: Settings, ctx: DoctorContext) -> CheckResult:
         silence = np.zeros(play_rate // 5, dtype=np.int16)
         played = np.concatenate([silence, burst, np.zeros(play_rate // 2, dtype=np.int16)])
         period = max(1, play_rate * settings.audio.period_ms // 1000)
-        audio.write(
-            audio.to_frames(np.zeros(2 * period, dtype=np.int16))
-        )  # keep the speaker fed from the first read on
+        # Keep the speaker fed from the first read on.
+        audio.write(audio.to_frames(np.zeros(2 * period, dtype=np.int16)))
         chunks: list[Samples] = []
         for start in range(0, played.size, period):
             chunks.append(audio.to_samples(audio.read()))
