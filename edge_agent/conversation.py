@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from edge_agent import commands as cmd
 from edge_agent import events as ev
-from edge_agent.events import Command, ConnectAction, Event, Phase
+from edge_agent.commands import Command
+from edge_agent.events import ConnectAction, Event, Phase
 
 IDLE_TIMER = "idle"
 """on_wake: ends the listening window when nobody speaks."""
@@ -113,7 +115,7 @@ class Conversation:
                     if self._generating:  # a reply cut off mid-way is not finished on the new one
                         self._generating = False
                         self._awaiting_drain = True
-                        self._emit(ev.FinishPlayback())
+                        self._emit(cmd.FinishPlayback())
                 else:
                     self._on_disconnected(reason, action)
             case ev.WakeRequested():
@@ -125,7 +127,7 @@ class Conversation:
             case ev.MuteRequested(muted=muted):
                 wanted = not self.muted if muted is None else muted
                 if self.hard_muted and not wanted:
-                    self._emit(ev.PlayNotice("muted"))  # the switch wins over every software request
+                    self._emit(cmd.PlayNotice("muted"))  # the switch wins over every software request
                 else:
                     self._on_mute(wanted)
             case ev.HardMuteChanged(on=on):
@@ -134,18 +136,18 @@ class Conversation:
             case ev.TextRequested(text=text):
                 if not self.muted and self.turns_allowed:
                     self._on_wake()  # the answer may invite a reply: open the window
-                    self._emit(ev.SendText(text))
+                    self._emit(cmd.SendText(text))
                     self._expect_reply()
             case ev.BudgetChanged(camera=camera, turns=turns):
                 self.camera_budget = camera
                 if self.turns_allowed and not turns:
-                    self._emit(ev.PlayNotice("budget"))
+                    self._emit(cmd.PlayNotice("budget"))
                     self._window_open = self.mode == "always"
                 self.turns_allowed = turns
             case ev.ModelAudioReceived(pcm=pcm, received_at=received_at):
                 if not self._discarding_turn:
                     self._model_active()
-                    self._emit(ev.PlayAudio(pcm, received_at))
+                    self._emit(cmd.PlayAudio(pcm, received_at))
             case ev.InputTranscribed(text=text, finished=finished):
                 if not finished:
                     self._replies_since_user = 0  # the user is speaking again
@@ -164,7 +166,7 @@ class Conversation:
                 self._on_interrupted(received_at)
             case ev.GenerationCompleted():
                 self._generating = False
-                self._emit(ev.CancelTimer(REPLY_TIMER))
+                self._emit(cmd.CancelTimer(REPLY_TIMER))
                 self._log_model()
             case ev.TurnCompleted():
                 self._on_turn_completed()
@@ -172,10 +174,10 @@ class Conversation:
                 self._model_active()
                 self._log_model()  # what it said before acting is one utterance
                 self.pending_tool_ids.update(call.id for call in calls)
-                self._emit(ev.CancelTimer(REPLY_TIMER), ev.RunTools(calls))
+                self._emit(cmd.CancelTimer(REPLY_TIMER), cmd.RunTools(calls))
             case ev.ToolCallsCancelled(ids=ids):
                 self.pending_tool_ids.difference_update(ids)
-                self._emit(ev.UndoTools(ids))
+                self._emit(cmd.UndoTools(ids))
             case ev.ToolCallsAnswered(ids=ids):
                 self.pending_tool_ids.difference_update(ids)
                 self._expect_reply()
@@ -195,20 +197,20 @@ class Conversation:
         self._log_model()
         self.pending_tool_ids.clear()  # their responses can no longer be delivered
         self._generating = False
-        self._emit(ev.CancelTimer(REPLY_TIMER))
+        self._emit(cmd.CancelTimer(REPLY_TIMER))
         if self._awaiting_drain or self._responding:
             self._awaiting_drain = True
-            self._emit(ev.FinishPlayback())  # let what already arrived play out
+            self._emit(cmd.FinishPlayback())  # let what already arrived play out
         if action is ConnectAction.NEEDS_PERSON:
             self._needs_person = True
             self.last_error = reason
 
     def _on_wake(self) -> None:
         if self.muted:
-            self._emit(ev.PlayNotice("muted"))
+            self._emit(cmd.PlayNotice("muted"))
             return
         if not self.turns_allowed:
-            self._emit(ev.PlayNotice("budget"))
+            self._emit(cmd.PlayNotice("budget"))
             return
         if self._responding:
             self._barge_in("button")
@@ -228,10 +230,10 @@ class Conversation:
             self._talking = True
             self._want(True)
             self._settle_uplink()  # the uplink opens before activity_start is queued
-            self._emit(ev.SendSignal("activity_start"))
+            self._emit(cmd.SendSignal("activity_start"))
         elif not pressed and self._talking:
             self._talking = False
-            self._emit(ev.SendSignal("activity_end"))
+            self._emit(cmd.SendSignal("activity_end"))
             self._expect_reply()
 
     def _on_mute(self, muted: bool) -> None:
@@ -244,28 +246,28 @@ class Conversation:
             was_talking, self._talking = self._talking, False
             self._window_open = self.mode == "always"
             self._settle_uplink(discard=True)  # StopUplink first: nothing more goes out
-            self._emit(ev.SetMuted(True))
+            self._emit(cmd.SetMuted(True))
             if was_talking:
-                self._emit(ev.SendSignal("activity_end"))
+                self._emit(cmd.SendSignal("activity_end"))
             elif self.turn_detection == "auto":
-                self._emit(ev.SendSignal("audio_stream_end"))
+                self._emit(cmd.SendSignal("audio_stream_end"))
         else:
-            self._emit(ev.SetMuted(False))
+            self._emit(cmd.SetMuted(False))
 
     def _barge_in(self, reason: str) -> None:
         """Silence the speaker now and ignore the rest of the model's current turn."""
-        self._emit(ev.FlushPlayback(reason))
+        self._emit(cmd.FlushPlayback(reason))
         self._log_model(interrupted=True)
         self._discarding_turn = self._generating
         self._responding = self._awaiting_drain = self._generating = False
-        self._emit(ev.CancelTimer(REPLY_TIMER))
+        self._emit(cmd.CancelTimer(REPLY_TIMER))
 
     def _on_interrupted(self, received_at: float | None) -> None:
         self._discarding_turn = False  # the server has moved on: what comes next is a new turn
-        self._emit(ev.FlushPlayback("interrupted", received_at))
+        self._emit(cmd.FlushPlayback("interrupted", received_at))
         self._log_model(interrupted=True)
         self._responding = self._awaiting_drain = self._generating = False
-        self._emit(ev.CancelTimer(REPLY_TIMER))
+        self._emit(cmd.CancelTimer(REPLY_TIMER))
         if self._window_open:
             self._restart_idle_timer()
 
@@ -274,10 +276,10 @@ class Conversation:
         self._log_user()
         self._log_model()
         self._discarding_turn = self._generating = False
-        self._emit(ev.CancelTimer(REPLY_TIMER))
+        self._emit(cmd.CancelTimer(REPLY_TIMER))
         if self._responding:
             self._awaiting_drain = True
-            self._emit(ev.FinishPlayback())
+            self._emit(cmd.FinishPlayback())
 
     def _on_drained(self) -> None:
         if not self._awaiting_drain:
@@ -295,30 +297,30 @@ class Conversation:
             self._idle_timer_on = False
             self._want(False, reason="idle")
         elif name == REPLY_TIMER and self.connected:
-            self._emit(ev.Reconnect(f"no message from the model for {self.reply_timeout_s:.0f} s"))
+            self._emit(cmd.Reconnect(f"no message from the model for {self.reply_timeout_s:.0f} s"))
 
     # ------------------------------------------------------------- helpers
 
     def _model_active(self) -> None:
         self._log_user()
         self._responding = self._generating = True
-        self._emit(ev.CancelTimer(IDLE_TIMER))
+        self._emit(cmd.CancelTimer(IDLE_TIMER))
         if self.reply_timeout_s > 0:  # a reply that stalls mid-way also trips the watchdog
-            self._emit(ev.StartTimer(REPLY_TIMER, self.reply_timeout_s))
+            self._emit(cmd.StartTimer(REPLY_TIMER, self.reply_timeout_s))
 
     def _expect_reply(self) -> None:
         if self.reply_timeout_s > 0 and self.connected:
-            self._emit(ev.StartTimer(REPLY_TIMER, self.reply_timeout_s))
+            self._emit(cmd.StartTimer(REPLY_TIMER, self.reply_timeout_s))
 
     def _restart_idle_timer(self) -> None:
         if self.mode == "on_wake" and self.turn_detection == "auto":
-            self._emit(ev.StartTimer(IDLE_TIMER, self.idle_timeout_s))
+            self._emit(cmd.StartTimer(IDLE_TIMER, self.idle_timeout_s))
 
     def _want(self, wanted: bool, *, reason: str = "") -> None:
         if wanted and not self._want_connection:
-            self._emit(ev.Connect())
+            self._emit(cmd.Connect())
         elif not wanted and self._want_connection:
-            self._emit(ev.Disconnect(reason))
+            self._emit(cmd.Disconnect(reason))
         self._want_connection = wanted
 
     def _uplink_wanted(self) -> bool:
@@ -329,7 +331,7 @@ class Conversation:
         wanted = self._uplink_wanted()
         if wanted != self._uplink_on:
             self._uplink_on = wanted
-            self._emit(ev.StartUplink() if wanted else ev.StopUplink(discard))
+            self._emit(cmd.StartUplink() if wanted else cmd.StopUplink(discard))
         if self.camera_policy == "always":
             camera = self._want_connection and not self.muted and self.turns_allowed
         elif self.camera_policy == "while_listening":
@@ -339,7 +341,7 @@ class Conversation:
         camera = camera and self.camera_budget
         if camera != self._camera_on:
             self._camera_on = camera
-            self._emit(ev.SetCamera(camera))
+            self._emit(cmd.SetCamera(camera))
 
     def _settle(self) -> None:
         """Derive uplink, camera, idle-close timer and phase from the state."""
@@ -348,9 +350,9 @@ class Conversation:
         if self.mode == "on_wake" and self.disconnect_after_s > 0 and idle != self._idle_timer_on:
             self._idle_timer_on = idle
             if idle:
-                self._emit(ev.StartTimer(DISCONNECT_TIMER, self.disconnect_after_s))
+                self._emit(cmd.StartTimer(DISCONNECT_TIMER, self.disconnect_after_s))
             else:
-                self._emit(ev.CancelTimer(DISCONNECT_TIMER))
+                self._emit(cmd.CancelTimer(DISCONNECT_TIMER))
         self._enter(self._phase_now())
 
     def _phase_now(self) -> Phase:
@@ -371,18 +373,18 @@ class Conversation:
         text = "".join(self._user_text).strip()
         self._user_text.clear()
         if text:
-            self._emit(ev.LogTranscript("User", text))
+            self._emit(cmd.LogTranscript("User", text))
 
     def _log_model(self, *, interrupted: bool = False) -> None:
         text = "".join(self._model_text).strip()
         self._model_text.clear()
         if text:
-            self._emit(ev.LogTranscript("Gemini", text + (" [interrupted]" if interrupted else "")))
+            self._emit(cmd.LogTranscript("Gemini", text + (" [interrupted]" if interrupted else "")))
 
     def _enter(self, phase: Phase) -> None:
         if phase is not self.phase:
             self.phase = phase
-            self._emit(ev.PhaseEntered(phase))
+            self._emit(cmd.PhaseEntered(phase))
 
     def _emit(self, *commands: Command) -> None:
         self._commands.extend(commands)

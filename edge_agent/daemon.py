@@ -19,14 +19,16 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from edge_agent import commands as cmd
 from edge_agent import events as ev
 from edge_agent.accounting import Accounting
 from edge_agent.audio_engine import AudioEngine
 from edge_agent.camera_feed import CameraFeed
+from edge_agent.commands import Command
 from edge_agent.conversation import Conversation
 from edge_agent.credentials import Credential
 from edge_agent.echo import open_echo
-from edge_agent.events import Command, Event, Phase
+from edge_agent.events import Event, Phase
 from edge_agent.hardware.factory import Hardware, open_hardware
 from edge_agent.hardware.mixer import SimulatedMixer
 from edge_agent.latency import Latency
@@ -329,22 +331,22 @@ class Daemon:
         engine, connection = self.engine, self.connection
         assert engine is not None and connection is not None and self.tools is not None
         match command:
-            case ev.PlayAudio(pcm=pcm, received_at=received_at):
+            case cmd.PlayAudio(pcm=pcm, received_at=received_at):
                 engine.play(pcm, received_at)
-            case ev.StartUplink():
+            case cmd.StartUplink():
                 engine.uplink_enabled = True
                 _LOGGER.info("microphone streaming on")
-            case ev.StopUplink(discard=discard):
+            case cmd.StopUplink(discard=discard):
                 if engine.uplink_enabled:
                     _LOGGER.info("microphone streaming off")
                 engine.uplink_enabled = False
                 if discard or connection.link is None:  # mute, or held offline: it would be stale
                     connection.clear_audio()
-            case ev.SendSignal(kind=kind):
+            case cmd.SendSignal(kind=kind):
                 connection.push_signal(kind)
-            case ev.SendText(text=text):
+            case cmd.SendText(text=text):
                 connection.push_text(text)
-            case ev.SetMuted(muted=muted):
+            case cmd.SetMuted(muted=muted):
                 connection.muted = muted
                 self.store.save("muted", {"muted": muted}, durable=True)
                 if muted:
@@ -353,39 +355,39 @@ class Daemon:
                     _LOGGER.info("unmuted")
                 engine.play(notice("muted" if muted else "unmuted"))
                 engine.finish()
-            case ev.SetCamera(allowed=allowed):
+            case cmd.SetCamera(allowed=allowed):
                 self.camera_allowed = allowed and not connection.muted
-            case ev.PlayNotice(name=name):
+            case cmd.PlayNotice(name=name):
                 engine.play(notice(name))
                 engine.finish()
-            case ev.Connect():
+            case cmd.Connect():
                 connection.want(True)
-            case ev.Disconnect(reason=reason):
+            case cmd.Disconnect(reason=reason):
                 _LOGGER.info("closing the Live connection (%s)", reason)
                 connection.want(False)
-            case ev.Reconnect(reason=reason):
+            case cmd.Reconnect(reason=reason):
                 connection.request_reconnect(reason)
-            case ev.FlushPlayback(reason=reason, received_at=received_at):
+            case cmd.FlushPlayback(reason=reason, received_at=received_at):
                 dropped = engine.flush(received_at)
                 _LOGGER.info("playback stopped (%s): dropped %d ms of reply", reason, dropped * 1000 // 24000)
-            case ev.FinishPlayback():
+            case cmd.FinishPlayback():
                 engine.finish()
-            case ev.UndoTools(ids=ids):
+            case cmd.UndoTools(ids=ids):
                 for line in self.tools.cancel(ids):
                     _LOGGER.info("%s", line, extra={"TOOL": "cancel"})
-            case ev.RunTools(calls=calls):
+            case cmd.RunTools(calls=calls):
                 connection.push_tool_results([self.tools.call(call) for call in calls])
                 self.post(ev.ToolCallsAnswered(tuple(c.id for c in calls)))
-            case ev.LogTranscript(speaker=speaker, text=text):
+            case cmd.LogTranscript(speaker=speaker, text=text):
                 _LOGGER.info("%s: %s", speaker, text)
-            case ev.StartTimer(name=name, seconds=seconds):
+            case cmd.StartTimer(name=name, seconds=seconds):
                 self._cancel_timer(name)
                 assert self._loop is not None
                 self._timer_gen[name] = gen = self._timer_gen.get(name, 0) + 1
                 self._timers[name] = self._loop.call_later(seconds, self.post, ev.TimerFired(name, gen))
-            case ev.CancelTimer(name=name):
+            case cmd.CancelTimer(name=name):
                 self._cancel_timer(name)
-            case ev.PhaseEntered(phase=phase):
+            case cmd.PhaseEntered(phase=phase):
                 set_phase(phase.value)
                 _LOGGER.info("phase: %s", phase.value)
 

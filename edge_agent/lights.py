@@ -25,8 +25,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from edge_agent import commands as cmd
 from edge_agent import events as ev
-from edge_agent.events import Command, ConnectAction, Event, Phase
+from edge_agent.commands import Command
+from edge_agent.events import ConnectAction, Event, Phase
 
 Color = tuple[int, int, int]
 """Red, green, blue, each 0..255."""
@@ -255,19 +257,19 @@ class LightsTracker:
 
     def _next(self, s: Situation, message: Event | Command) -> Situation:  # noqa: C901 - one flat table
         match message:
-            case ev.PhaseEntered(phase=phase):
+            case cmd.PhaseEntered(phase=phase):
                 return replace(s, phase=phase)
-            case ev.SetMuted(muted=muted):
+            case cmd.SetMuted(muted=muted):
                 self._muted = muted
                 if muted:  # the daemon drops the camera's allowance and any pending frame with the mute
                     self._camera_allowed = self._frame_pending = False
                 return self._camera(replace(s, thinking=s.thinking and not muted))
-            case ev.SetCamera(allowed=allowed):
+            case cmd.SetCamera(allowed=allowed):
                 self._camera_allowed = allowed and not self._muted  # as the daemon takes it
                 return self._camera(s)
-            case ev.Disconnect():
+            case cmd.Disconnect():
                 self._closing = True
-            case ev.Connect():
+            case cmd.Connect():
                 self._closing = False
             case ev.SessionConnected():
                 return replace(s, offline=False, auth_error=False)
@@ -284,10 +286,10 @@ class LightsTracker:
             case ev.TalkReleased() | ev.TextRequested() | ev.ToolCallsReceived() | ev.ToolCallsAnswered():
                 self._replied = False
                 return replace(s, thinking=not self._muted)
-            case ev.PlayAudio():
+            case cmd.PlayAudio():
                 self._replied = True
                 return replace(s, speaking=True, thinking=False)
-            case ev.FlushPlayback():
+            case cmd.FlushPlayback():
                 return replace(s, speaking=False, thinking=False)
             case ev.PlaybackDrained():
                 return replace(s, speaking=False)

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent import commands as cmd
 from edge_agent import events as ev
+from edge_agent.commands import Command
 from edge_agent.conversation import Conversation
 from edge_agent.errors import ConfigError, HardwareError
-from edge_agent.events import Command, ConnectAction, Event, Phase
+from edge_agent.events import ConnectAction, Event, Phase
 from edge_agent.hardware.pin_factory import choose_pin_factory, open_pin_factory, read_model
 from edge_agent.lights import (
     PATTERNS,
@@ -232,7 +234,7 @@ def test_the_privacy_light_follows_the_camera_and_goes_dark_when_muted() -> None
     assert h.privacy  # SetCamera(True): frames may go out while the user is heard
     h.feed(ev.MuteRequested(True, "button"))
     assert (h.state, h.privacy) == (S.MUTED, False)
-    assert h.tracker.observe(ev.SetCamera(True)) is None  # muted: frames never flow, the light stays dark
+    assert h.tracker.observe(cmd.SetCamera(True)) is None  # muted: frames never flow, the light stays dark
     h.feed(ev.MuteRequested(False, "button"))
     assert not h.privacy
     h.feed(ev.WakeRequested("button"))
@@ -261,10 +263,10 @@ def test_a_frame_the_model_asked_for_lights_the_privacy_light_until_it_went_out(
 
 def test_observe_returns_new_lights_only_when_they_change() -> None:
     tracker = LightsTracker(camera_enabled=False)
-    first = tracker.observe(ev.PhaseEntered(Phase.LISTENING))
+    first = tracker.observe(cmd.PhaseEntered(Phase.LISTENING))
     assert first is not None and first.state is S.LISTENING
-    assert tracker.observe(ev.PhaseEntered(Phase.LISTENING)) is None
-    assert tracker.observe(ev.LogTranscript("User", "hi")) is None
+    assert tracker.observe(cmd.PhaseEntered(Phase.LISTENING)) is None
+    assert tracker.observe(cmd.LogTranscript("User", "hi")) is None
 
 
 # --- [lights] settings ------------------------------------------------------------------------------------
