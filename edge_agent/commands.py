@@ -2,7 +2,6 @@
 
 :class:`edge_agent.conversation.Conversation` turns events (:mod:`edge_agent.events`) into
 these; the shells (Live session, audio engine, GPIO) carry them out. All are small frozen values.
-Commands that an interruption (barge-in) discards inherit :class:`Droppable`.
 """
 
 from __future__ import annotations
@@ -10,10 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge_agent.events import Phase, ToolCall
-
-
-class Droppable:
-    """Marker: discarded when the model is interrupted (barge-in)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +81,7 @@ class PlayNotice:
 
 
 @dataclass(frozen=True, slots=True)
-class PlayAudio(Droppable):
+class PlayAudio:
     """Queue reply audio (16-bit LE mono, 24 kHz) for the speaker."""
 
     pcm: bytes
