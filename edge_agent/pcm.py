@@ -77,16 +77,19 @@ class StreamResampler:
         self.out_rate = out_rate
         self._stream = None
         if in_rate != out_rate:
-            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ", vr=True)
+            self._stream = self._open()
         self._taken = 0  # input samples since the start
         self._given = 0  # output samples since the start
         self._flowing = False  # soxr has returned samples since the start
         self.delay = 0
         """Output samples by which the stream lags its input (the leading zeros it gives at the start)."""
         if self._stream is not None:  # known before the first call: a probe stream is cheap
-            probe = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ", vr=True)
             taken = in_rate // 10
-            self.delay = taken * out_rate // in_rate - probe.resample_chunk(np.zeros(taken, dtype=np.int16)).size
+            self.delay = taken * out_rate // in_rate - self._open().resample_chunk(np.zeros(taken, dtype=np.int16)).size
+
+    def _open(self) -> soxr.ResampleStream:
+        """A new soxr stream between the two rates (the one recipe the stream and its delay probe share)."""
+        return soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="int16", quality="HQ", vr=True)
 
     def process(self, samples: Samples, *, last: bool = False) -> Samples:
         """Resample one chunk; ``last=True`` flushes the filter's tail (then :meth:`reset` before reuse)."""
