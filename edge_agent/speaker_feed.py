@@ -62,11 +62,12 @@ class SpeakerFeed:
         self._silence = np.zeros(period * batch, dtype=np.int16)
         self._to_frames = to_frames
         self._staged: Samples = self._silence
-        self._frames = self._to_frames(self._silence).data.cast("B").toreadonly()
+        self._silent_frames = self._as_frames(self._silence)
+        self._frames = self._silent_frames
         """The staged samples as the device's raw frames, in bytes."""
         self._sample_bytes = len(self._frames) // self._silence.size
         self._pos = self._staged.size  # nothing staged yet
-        self._pad = self._frames[: period * self._sample_bytes]
+        self._pad = self._silent_frames[: period * self._sample_bytes]
         self._keep = keep_written
         self._written: list[Samples] = []  # handed out, not yet taken by written()
         self._taken = self._pos  # how far into _staged written() has taken
@@ -169,4 +170,8 @@ class SpeakerFeed:
         if self._staged.size < self._period:  # only at a rate that does not divide into periods
             self._staged = np.concatenate((self._staged, self._silence[: self._period]))
         self._pos = self._taken = 0
-        self._frames = self._to_frames(self._staged).data.cast("B").toreadonly()
+        self._frames = self._silent_frames if self._staged is self._silence else self._as_frames(self._staged)
+
+    def _as_frames(self, samples: Samples) -> memoryview:
+        """``samples`` as the device's raw frames: a read-only byte view."""
+        return self._to_frames(samples).data.cast("B").toreadonly()
