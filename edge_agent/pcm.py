@@ -143,10 +143,6 @@ class Framer:
                 self._fill = 0
         return done
 
-    def reset(self) -> None:
-        """Drop a partly filled frame."""
-        self._fill = 0
-
     def blank(self) -> None:
         """Silence a partly filled frame but keep its length (frame boundaries stay where they were)."""
         self._buf[: self._fill] = 0

@@ -71,7 +71,7 @@ def test_flush_silences_the_very_next_period_and_is_idempotent() -> None:
     assert not out.any() and buf.queued == 0 and buf.underruns == 0
 
 
-def test_framer_cuts_exact_frames_across_chunk_boundaries() -> None:
+def test_framer_cuts_exact_frames_across_chunk_boundaries_and_blanks_in_place() -> None:
     framer = Framer(640)
     frames: list[bytes] = []
     signal = ramp(160 * 9)
@@ -79,11 +79,11 @@ def test_framer_cuts_exact_frames_across_chunk_boundaries() -> None:
         frames += [f.tobytes() for f in framer.push(signal[i * 160 : (i + 1) * 160])]
     assert [len(c) for c in frames] == [1280, 1280]
     assert b"".join(frames) == signal[:1280].tobytes()
-    framer.reset()
+    framer.blank()  # the 160 waiting samples become silence; the frame boundary stays
     first = framer.push(ramp(700))[0]
-    assert first.tobytes() == ramp(640).tobytes()
+    assert first.tobytes() == np.concatenate((np.zeros(160, np.int16), ramp(480))).tobytes()
     first[:] = 0  # a frame is the caller's own array
-    assert framer.push(ramp(580))[0][:60].tobytes() == ramp(700)[640:].tobytes()
+    assert framer.push(ramp(580))[0][:220].tobytes() == ramp(700)[480:].tobytes()
 
 
 def tone(hz: float, rate: int, seconds: float = 1.0, amplitude: float = 8000) -> np.ndarray:
