@@ -34,7 +34,12 @@ class Rig:
     """A buffer and a feed as the engine wires them, driven one 10 ms period at a time."""
 
     def __init__(
-        self, rate: int = 24000, prebuffer: int = 0, latency: Latency | None = None, channels: int = 1
+        self,
+        rate: int = 24000,
+        prebuffer: int = 0,
+        latency: Latency | None = None,
+        channels: int = 1,
+        keep_written: bool = True,
     ) -> None:
         self.clock = Clock()
         self.periods: list[np.ndarray] = []
@@ -48,6 +53,7 @@ class Rig:
             batch=BATCH,
             on_drained=lambda: self.drained.append(len(self.periods)),
             to_frames=lambda samples: np.repeat(samples, channels),
+            keep_written=keep_written,
         )
         self.buffer.on_drained = self.feed.buffer_drained  # as the engine routes it from the audio thread
 
@@ -208,18 +214,8 @@ def test_written_after_a_flush_keeps_what_was_handed_out_before_it() -> None:
 
 
 def test_without_keep_written_nothing_is_kept() -> None:
-    buffer = PlaybackBuffer(0)
-    feed = SpeakerFeed(
-        buffer,
-        rate=24000,
-        period=PERIOD,
-        batch=BATCH,
-        on_drained=lambda: None,
-        to_frames=np.ascontiguousarray,
-        keep_written=False,
-    )
-    buffer.push(ramp(PERIOD * 6))
-    feed.pad()
-    for _ in range(6):
-        feed.next()
-    assert feed.written().size == 0
+    rig = Rig(keep_written=False)
+    rig.buffer.push(ramp(PERIOD * 6))
+    rig.feed.pad()
+    rig.run(6)
+    assert rig.feed.written().size == 0
